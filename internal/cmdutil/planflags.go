@@ -1,0 +1,113 @@
+package cmdutil
+
+import (
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/ddbsync/ddbsync/pkg/plan"
+)
+
+// PlanFlags are the flags of backfill, stream and sync: a plan file, or
+// one entry given as flags.
+type PlanFlags struct {
+	ConfigFile    string
+	Input         plan.Table
+	Output        plan.Table
+	Segments      string
+	TotalSegments int
+	MaxWCU        float64
+	MaxRCU        float64
+	// Set by sync: --backfill=false / --stream=false.
+	Backfill bool
+	Stream   bool
+}
+
+var tableFlagNames = []string{
+	"input-table", "input-region", "input-role-arn", "input-external-id", "input-profile", "input-endpoint-url", "input-mfa-serial",
+	"output-table", "output-region", "output-role-arn", "output-external-id", "output-profile", "output-endpoint-url", "output-mfa-serial",
+}
+
+// AddPlanFlags registers the plan flags on cmd.
+func AddPlanFlags(cmd *cobra.Command, pf *PlanFlags) {
+	fl := cmd.Flags()
+	fl.StringVarP(&pf.ConfigFile, "config-file", "c", "", "plan file (YAML); - reads standard input")
+	addTable(fl, "input", &pf.Input)
+	addTable(fl, "output", &pf.Output)
+	fl.StringVar(&pf.Segments, "backfill-segments", "", "scan segments this worker copies, e.g. 0,1,2 (needs --backfill-total-segments)")
+	fl.IntVar(&pf.TotalSegments, "backfill-total-segments", 0, "total scan segments (default: chosen from the table size, at least 4)")
+	fl.Float64Var(&pf.MaxWCU, "max-wcu", 0, "write capacity budget on the output, units per second (0: no limit)")
+	fl.Float64Var(&pf.MaxRCU, "max-rcu", 0, "read capacity budget on the input, units per second (0: no limit)")
+	_ = cmd.MarkFlagFilename("config-file", "yml", "yaml")
+}
+
+func addTable(fl *pflag.FlagSet, side string, t *plan.Table) {
+	fl.StringVar(&t.Table, side+"-table", "", "name of the "+side+" table")
+	fl.StringVar(&t.Region, side+"-region", "", "region of the "+side+" table (default: AWS_REGION or the profile's)")
+	fl.StringVar(&t.RoleARN, side+"-role-arn", "", "IAM role to assume for the "+side+" table")
+	fl.StringVar(&t.ExternalID, side+"-external-id", "", "external ID for the "+side+" role")
+	fl.StringVar(&t.Profile, side+"-profile", "", "AWS profile for the "+side+" table")
+	fl.StringVar(&t.EndpointURL, side+"-endpoint-url", "", "endpoint URL for the "+side+" table (DynamoDB Local, Alternator)")
+	fl.StringVar(&t.MFASerial, side+"-mfa-serial", "", "MFA device serial for assuming the "+side+" role")
+}
+
+// Load builds and validates the plan for mode. A plan file and table flags
+// are mutually exclusive.
+func (pf *PlanFlags) Load(cmd *cobra.Command, mode plan.Mode, stdin io.Reader) (*plan.Plan, error) {
+	var changed []string
+	for _, n := range tableFlagNames {
+		if f := cmd.Flags().Lookup(n); f != nil && f.Changed {
+			changed = append(changed, "--"+n)
+		}
+	}
+	var p *plan.Plan
+	switch {
+	case pf.ConfigFile != "" && len(changed) > 0:
+		return nil, FlagErrorf("--config-file and %s cannot be used together: put the tables in the plan file, or drop --config-file", strings.Join(changed, ", "))
+	case pf.ConfigFile != "":
+		var err error
+		if p, err = plan.Load(pf.ConfigFile, stdin); err != nil {
+			return nil, err
+		}
+	default:
+		if pf.Input.Table == "" {
+			return nil, FlagErrorf("give a plan with --config-file, or a table pair with --input-table and --output-table")
+		}
+		p = &plan.Plan{Entries: []plan.Entry{{Input: pf.Input, Output: pf.Output}}}
+	}
+	fl := cmd.Flags()
+	for i := range p.Entries {
+		e := &p.Entries[i]
+		if fl.Changed("backfill-segments") {
+			e.Backfill.Segments = pf.Segments
+		}
+		if fl.Changed("backfill-total-segments") {
+			e.Backfill.TotalSegments = pf.TotalSegments
+		}
+		if fl.Changed("max-wcu") {
+			e.Backfill.MaxWCU = pf.MaxWCU
+		}
+		if fl.Changed("max-rcu") {
+			e.Backfill.MaxRCU = pf.MaxRCU
+		}
+		if f := fl.Lookup("backfill"); f != nil && f.Changed && !pf.Backfill {
+			e.Backfill.Disabled = true
+		}
+		if f := fl.Lookup("stream"); f != nil && f.Changed && !pf.Stream {
+			e.Stream.Disabled = true
+		}
+		switch mode {
+		case plan.ModeBackfill:
+			e.Stream.Disabled = true // this command never streams
+		case plan.ModeStream:
+			e.Backfill.Disabled = true // this command never backfills
+		}
+	}
+	p.Normalize()
+	if err := p.Validate(mode); err != nil {
+		return nil, err
+	}
+	return p, nil
+}

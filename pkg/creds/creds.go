@@ -1,0 +1,256 @@
+// Package creds turns a plan table reference into configured SDK clients:
+// region, shared-config profile, assumed role with external ID and MFA,
+// endpoint override, and a retryer set up for hours-long copies. Clients
+// are cached per distinct (region, profile, role, endpoint).
+package creds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/ddbsync/ddbsync/pkg/plan"
+)
+
+// Defaults of the retry settings.
+const (
+	DefaultMaxRetries = 10
+	DefaultRetryBase  = 50 * time.Millisecond
+	DefaultMaxBackoff = 20 * time.Second
+	// SessionName is the role session name used for every assumed role.
+	SessionName = "ddbsync"
+)
+
+// Options are the settings shared by every client of a run.
+type Options struct {
+	// MaxRetries is the number of retries after the first attempt of each
+	// request (so MaxRetries+1 attempts). Zero means DefaultMaxRetries; use
+	// a negative value for no retries.
+	MaxRetries int
+	// RetryBase is the backoff base: attempt n waits a random time up to
+	// RetryBase·2ⁿ, capped at MaxBackoff.
+	RetryBase  time.Duration
+	MaxBackoff time.Duration
+	// EndpointURL applies to every table that names none.
+	EndpointURL string
+	// MFAToken answers an MFA prompt for the given serial. It is called at
+	// most once per role session. Nil means MFA cannot be used.
+	MFAToken func(serial string) (string, error)
+	// HTTPClient overrides the HTTP client (tests, fault injection).
+	HTTPClient aws.HTTPClient
+	// APIOptions are extra middleware for every client (tests).
+	APIOptions []func(*middleware.Stack) error
+}
+
+// Clients are the SDK clients for one table reference.
+type Clients struct {
+	Config   aws.Config
+	DynamoDB *dynamodb.Client
+	Streams  *dynamodbstreams.Client
+	STS      *sts.Client
+	// Region the clients talk to.
+	Region string
+	// Endpoint is the endpoint override in use, or "".
+	Endpoint string
+}
+
+// Provider builds and caches clients.
+type Provider struct {
+	opts  Options
+	http  aws.HTTPClient
+	mu    sync.Mutex
+	cache map[string]*entry
+}
+
+type entry struct {
+	once    sync.Once
+	clients *Clients
+	err     error
+}
+
+// New returns a Provider with the given options.
+func New(opts Options) *Provider {
+	if opts.MaxRetries == 0 {
+		opts.MaxRetries = DefaultMaxRetries
+	}
+	if opts.MaxRetries < 0 {
+		opts.MaxRetries = 0
+	}
+	if opts.RetryBase <= 0 {
+		opts.RetryBase = DefaultRetryBase
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = DefaultMaxBackoff
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		// Many writers share one host: keep their connections alive
+		// instead of the default 10 idle connections per host.
+		hc = awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+			tr.MaxIdleConns = 512
+			tr.MaxIdleConnsPerHost = 512
+		})
+	}
+	return &Provider{opts: opts, http: hc, cache: map[string]*entry{}}
+}
+
+// Retryer returns the retryer every client uses: the SDK's standard
+// retryer (which retries throttling, 5xx and connection errors) with
+// MaxRetries+1 attempts, exponential backoff with full jitter from
+// RetryBase, and no retry quota, so sustained throttling slows a run down
+// instead of failing it with "retry quota exceeded".
+func (p *Provider) Retryer() aws.Retryer {
+	return NewRetryer(p.opts.MaxRetries, p.opts.RetryBase, p.opts.MaxBackoff)
+}
+
+// NewRetryer builds the retryer described at Provider.Retryer.
+func NewRetryer(maxRetries int, base, maxBackoff time.Duration) aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = maxRetries + 1
+		o.MaxBackoff = maxBackoff
+		o.Backoff = Backoff{Base: base, Max: maxBackoff}
+		o.RateLimiter = ratelimit.None
+	})
+}
+
+// Backoff is exponential backoff with full jitter: attempt n (from 1)
+// waits a uniform random time in [0, min(Max, Base·2ⁿ⁻¹)].
+type Backoff struct {
+	Base, Max time.Duration
+}
+
+// BackoffDelay implements retry.BackoffDelayer.
+func (b Backoff) BackoffDelay(attempt int, _ error) (time.Duration, error) {
+	return b.Delay(attempt), nil
+}
+
+// Delay returns the delay before retry number attempt (from 1).
+func (b Backoff) Delay(attempt int) time.Duration {
+	if attempt < 1 {
+		attempt = 1
+	}
+	ceil := b.Max
+	if attempt < 40 {
+		if d := b.Base << (attempt - 1); d > 0 && d < ceil {
+			ceil = d
+		}
+	}
+	if ceil <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(ceil) + 1))
+}
+
+// For returns the clients for a table reference.
+func (p *Provider) For(ctx context.Context, t plan.Table) (*Clients, error) {
+	endpoint := t.EndpointURL
+	if endpoint == "" {
+		endpoint = p.opts.EndpointURL
+	}
+	key := strings.Join([]string{t.Region, t.Profile, t.RoleARN, t.ExternalID, t.MFASerial, endpoint}, "\x00")
+	p.mu.Lock()
+	e, ok := p.cache[key]
+	if !ok {
+		e = &entry{}
+		p.cache[key] = e
+	}
+	p.mu.Unlock()
+	e.once.Do(func() {
+		e.clients, e.err = p.build(ctx, t, endpoint)
+	})
+	return e.clients, e.err
+}
+
+func (p *Provider) build(ctx context.Context, t plan.Table, endpoint string) (*Clients, error) {
+	opts := []func(*config.LoadOptions) error{
+		config.WithRetryer(p.Retryer),
+		config.WithHTTPClient(p.http),
+		config.WithAssumeRoleCredentialOptions(func(o *stscreds.AssumeRoleOptions) {
+			// Roles assumed through a profile's role_arn/mfa_serial.
+			if o.SerialNumber != nil {
+				o.TokenProvider = p.tokenProvider(aws.ToString(o.SerialNumber))
+			}
+		}),
+	}
+	if len(p.opts.APIOptions) > 0 {
+		opts = append(opts, config.WithAPIOptions(p.opts.APIOptions))
+	}
+	if t.Region != "" {
+		opts = append(opts, config.WithRegion(t.Region))
+	}
+	if t.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(t.Profile))
+	}
+	if endpoint != "" {
+		opts = append(opts, config.WithBaseEndpoint(endpoint))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		var noProfile config.SharedConfigProfileNotExistError
+		if errors.As(err, &noProfile) {
+			return nil, &plan.Error{Msg: fmt.Sprintf("table %s: AWS profile %q is not in the shared config or credentials file (see `aws configure list-profiles`)", t.Table, t.Profile)}
+		}
+		return nil, &plan.Error{Msg: fmt.Sprintf("table %s: cannot load AWS configuration: %v", t.Table, err)}
+	}
+	if cfg.Region == "" {
+		return nil, &plan.Error{Msg: fmt.Sprintf("table %s: no AWS region: set region in the plan, a --*-region flag, AWS_REGION, or a region in the profile", t.Table)}
+	}
+	// STS is never sent to the DynamoDB endpoint override.
+	stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) { o.BaseEndpoint = nil })
+	if t.RoleARN != "" {
+		prov := stscreds.NewAssumeRoleProvider(stsClient, t.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = SessionName
+			if t.ExternalID != "" {
+				o.ExternalID = aws.String(t.ExternalID)
+			}
+			if t.MFASerial != "" {
+				o.SerialNumber = aws.String(t.MFASerial)
+				o.TokenProvider = p.tokenProvider(t.MFASerial)
+			}
+		})
+		cfg.Credentials = aws.NewCredentialsCache(prov)
+	}
+	c := &Clients{
+		Config:   cfg,
+		DynamoDB: dynamodb.NewFromConfig(cfg),
+		Streams:  dynamodbstreams.NewFromConfig(cfg),
+		STS:      stsClient,
+		Region:   cfg.Region,
+		Endpoint: endpoint,
+	}
+	return c, nil
+}
+
+// tokenProvider asks for an MFA code once per serial and never logs it.
+func (p *Provider) tokenProvider(serial string) func() (string, error) {
+	return func() (string, error) {
+		if p.opts.MFAToken == nil {
+			return "", &plan.Error{Msg: fmt.Sprintf("an MFA code is needed for %s: pass it with --mfa-token (or --slave-mfa-token), or run in a terminal to be asked", serial)}
+		}
+		code, err := p.opts.MFAToken(serial)
+		if err != nil {
+			return "", err
+		}
+		code = strings.TrimSpace(code)
+		if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
+			return "", &plan.Error{Msg: fmt.Sprintf("the MFA code for %s must be 6 digits", serial)}
+		}
+		return code, nil
+	}
+}
