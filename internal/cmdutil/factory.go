@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	smithylogging "github.com/aws/smithy-go/logging"
 	"go.uber.org/zap"
 
 	"github.com/ddbsync/ddbsync/internal/iostreams"
@@ -56,6 +57,9 @@ type Factory struct {
 
 	// StartStatus starts the status display; nil means none.
 	StartStatus StatusFunc
+	// RunObservers are started by Status for every run, even with
+	// --no-status: the progress log and the metrics endpoint.
+	RunObservers []StatusFunc
 	// CredsOptions adjusts the options of the credentials provider (tests:
 	// a fault-injecting HTTP client).
 	CredsOptions func(*creds.Options)
@@ -63,12 +67,22 @@ type Factory struct {
 	logOnce sync.Once
 	logger  *zap.Logger
 	logErr  error
+
+	logWriterOnce sync.Once
+	logWriter     *LogWriter
+}
+
+// LogWriter returns the writer the run's logger writes to (IOStreams.Out,
+// through a hook the status display can set).
+func (f *Factory) LogWriter() *LogWriter {
+	f.logWriterOnce.Do(func() { f.logWriter = NewLogWriter(f.IOStreams.Out) })
+	return f.logWriter
 }
 
 // Logger returns the run's logger (stdout, --log-format, --log-level).
 func (f *Factory) Logger() (*zap.Logger, error) {
 	f.logOnce.Do(func() {
-		f.logger, f.logErr = logging.New(f.IOStreams.Out, logging.Options{Format: f.Globals.LogFormat, Level: f.Globals.LogLevel})
+		f.logger, f.logErr = logging.New(f.LogWriter(), logging.Options{Format: f.Globals.LogFormat, Level: f.Globals.LogLevel})
 		if f.logErr != nil {
 			f.logErr = &FlagError{Err: f.logErr}
 		}
@@ -77,21 +91,33 @@ func (f *Factory) Logger() (*zap.Logger, error) {
 }
 
 // Creds returns a credentials provider. mfaTokens maps an MFA device
-// serial to a code given on the command line; other serials are asked for
-// on the terminal when possible.
+// serial to a code given on the command line ("" applies to any serial);
+// other serials are asked for on the terminal (on ErrOut, never stdout)
+// when possible. A code from the command line is used once: when the role
+// session is renewed (after creds.DefaultRoleDuration) a new code is asked
+// for on the terminal, or the run fails with a message saying why.
 func (f *Factory) Creds(mfaTokens map[string]string) *creds.Provider {
+	var mu sync.Mutex
+	used := map[string]bool{}
 	opts := creds.Options{
 		MaxRetries:  f.Globals.MaxRetries,
 		RetryBase:   f.Globals.RetryDelayBase,
 		EndpointURL: f.Globals.EndpointURL,
 		MFAToken: func(serial string) (string, error) {
-			if tok, ok := mfaTokens[serial]; ok && tok != "" {
-				return tok, nil
+			mu.Lock()
+			for _, key := range []string{serial, ""} {
+				if tok := mfaTokens[key]; tok != "" && !used[key] {
+					used[key] = true
+					mu.Unlock()
+					return tok, nil
+				}
 			}
-			if tok, ok := mfaTokens[""]; ok && tok != "" {
-				return tok, nil
-			}
+			renewal := used[serial] || used[""]
+			mu.Unlock()
 			if !f.IOStreams.CanPrompt() {
+				if renewal {
+					return "", fmt.Errorf("MFA device %s needs a new code (for another role, or to renew the role session after an hour), but the --mfa-token code was already used and there is no terminal to ask for another", serial)
+				}
 				return "", &UsageError{Err: fmt.Errorf("an MFA code is needed for %s but there is no terminal to ask on: pass it with --mfa-token", serial)}
 			}
 			return f.IOStreams.Prompt(fmt.Sprintf("MFA code for %s: ", serial))
@@ -99,6 +125,18 @@ func (f *Factory) Creds(mfaTokens map[string]string) *creds.Provider {
 	}
 	if f.Globals.MaxRetries == 0 {
 		opts.MaxRetries = -1 // --max-retries 0 means no retries
+	}
+	if l, err := f.Logger(); err == nil {
+		// The SDK's own warnings go to the run's log, not straight to
+		// the terminal under the status display.
+		sdk := l.Named("aws-sdk")
+		opts.Logger = smithylogging.LoggerFunc(func(c smithylogging.Classification, format string, v ...any) {
+			if c == smithylogging.Debug {
+				sdk.Debug(fmt.Sprintf(format, v...))
+				return
+			}
+			sdk.Warn(fmt.Sprintf(format, v...))
+		})
 	}
 	if f.CredsOptions != nil {
 		f.CredsOptions(&opts)
@@ -111,10 +149,24 @@ func (f *Factory) StateStore() (state.Store, error) {
 	return state.NewFileStore(f.Globals.StateDir)
 }
 
-// Status starts the status display when one is configured and wanted.
+// Status starts the run observers, and the status display when one is
+// configured and wanted. stop stops them in reverse order: the display
+// draws its final state first.
 func (f *Factory) Status(ctx context.Context, reg *stats.Registry, kind string) (stop func()) {
-	if f.StartStatus == nil || f.Globals.NoStatus {
-		return func() {}
+	var stops []func()
+	for _, o := range f.RunObservers {
+		if o != nil {
+			stops = append(stops, o(ctx, f, reg, kind))
+		}
 	}
-	return f.StartStatus(ctx, f, reg, kind)
+	if f.StartStatus != nil && !f.Globals.NoStatus {
+		stops = append(stops, f.StartStatus(ctx, f, reg, kind))
+	}
+	return func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			if stops[i] != nil {
+				stops[i]()
+			}
+		}
+	}
 }

@@ -23,6 +23,18 @@ type PlanFlags struct {
 	// Set by sync: --backfill=false / --stream=false.
 	Backfill bool
 	Stream   bool
+	// MFAToken is --mfa-token: the code for the MFA device of a role
+	// (mfa_serial). Pass MFATokens() to Factory.Creds.
+	MFAToken string
+}
+
+// MFATokens returns the MFA codes given on the command line, for
+// Factory.Creds: --mfa-token applies to whichever device asks first.
+func (pf *PlanFlags) MFATokens() map[string]string {
+	if pf.MFAToken == "" {
+		return nil
+	}
+	return map[string]string{"": pf.MFAToken}
 }
 
 var tableFlagNames = []string{
@@ -40,6 +52,7 @@ func AddPlanFlags(cmd *cobra.Command, pf *PlanFlags) {
 	fl.IntVar(&pf.TotalSegments, "backfill-total-segments", 0, "total scan segments (default: chosen from the table size, at least 4)")
 	fl.Float64Var(&pf.MaxWCU, "max-wcu", 0, "write capacity budget on the output, units per second (0: no limit)")
 	fl.Float64Var(&pf.MaxRCU, "max-rcu", 0, "read capacity budget on the input, units per second (0: no limit)")
+	fl.StringVar(&pf.MFAToken, "mfa-token", "", "MFA code for the role of the table with an MFA serial (default: asked on the terminal)")
 	_ = cmd.MarkFlagFilename("config-file", "yml", "yaml")
 }
 
@@ -59,13 +72,13 @@ func (pf *PlanFlags) Load(cmd *cobra.Command, mode plan.Mode, stdin io.Reader) (
 	var changed []string
 	for _, n := range tableFlagNames {
 		if f := cmd.Flags().Lookup(n); f != nil && f.Changed {
-			changed = append(changed, "--"+n)
+			changed = append(changed, FlagSource(f))
 		}
 	}
 	var p *plan.Plan
 	switch {
 	case pf.ConfigFile != "" && len(changed) > 0:
-		return nil, FlagErrorf("--config-file and %s cannot be used together: put the tables in the plan file, or drop --config-file", strings.Join(changed, ", "))
+		return nil, FlagErrorf("%s and %s cannot be used together: put the tables in the plan file, or drop %s", FlagSource(cmd.Flags().Lookup("config-file")), strings.Join(changed, ", "), FlagSource(cmd.Flags().Lookup("config-file")))
 	case pf.ConfigFile != "":
 		var err error
 		if p, err = plan.Load(pf.ConfigFile, stdin); err != nil {

@@ -3,7 +3,10 @@
 //
 //	2006/01/02 15:04:05 [src-table] ⇨ [dst-table]: message key=value
 //
-// and "json" one JSON object a line for machines.
+// where info lines carry no level and others start with it (WARN, ERROR,
+// DEBUG) before the entry, and "json" one JSON object a line for machines:
+//
+//	{"level":"info","time":"2006-01-02T15:04:05.000Z","entry":"[src-table] ⇨ [dst-table]","msg":"message","key":"value"}
 package logging
 
 import (
@@ -39,7 +42,7 @@ func New(w io.Writer, o Options) (*zap.Logger, error) {
 	var enc zapcore.Encoder
 	switch o.Format {
 	case "", "text":
-		enc = zapcore.NewConsoleEncoder(zapcore.EncoderConfig{
+		enc = newTextEncoder(zapcore.EncoderConfig{
 			TimeKey:          "ts",
 			MessageKey:       "msg",
 			NameKey:          "entry",

@@ -6,12 +6,18 @@ package backfill
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"go.uber.org/zap"
 
+	"github.com/ddbsync/ddbsync/internal/ddb"
 	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
 )
 
@@ -53,7 +59,36 @@ type Config struct {
 
 	Stats  *stats.Entry // nil: counters are not kept
 	Logger *zap.Logger  // nil: no logs
+
+	// Tuning; zero values take the defaults below.
+
+	// Parallel is how many segments are scanned at once
+	// (DefaultParallel).
+	Parallel int
+	// WritersPerSegment is how many BatchWriteItem requests are in flight
+	// per segment being scanned (DefaultWritersPerSegment).
+	WritersPerSegment int
+	// PagesInFlight is how many Scan pages of one segment may be read but
+	// not yet fully written (DefaultPagesInFlight). It bounds memory
+	// (segments × pages × 1 MB of items) and what a resume after a crash
+	// writes again.
+	PagesInFlight int
+	// PageSize is the Scan Limit of each page (0: pages of up to 1 MB, as
+	// DynamoDB returns them; a read budget may make pages smaller).
+	PageSize int32
+	// Backoff between rounds of a throttled Scan or BatchWriteItem (zero:
+	// 50 ms base, 10 s cap).
+	Backoff creds.Backoff
+	// Now is the clock of --skip-expired (nil: time.Now).
+	Now func() time.Time
 }
+
+// Defaults of the tuning fields of Config.
+const (
+	DefaultParallel          = 32
+	DefaultWritersPerSegment = 4
+	DefaultPagesInFlight     = 2
+)
 
 // Result summarises a backfill.
 type Result struct {
@@ -66,21 +101,172 @@ type Result struct {
 	Duration     time.Duration
 	// Resumed is true when the run continued from checkpoints.
 	Resumed bool
+
+	// ItemsUnfinished are items read but neither written, failed nor
+	// skipped when the run stopped early (cancelled, or another segment
+	// failed). Their pages are not checkpointed, so a resumed run reads
+	// and writes them again. ItemsRead = ItemsWritten + ItemsFailed +
+	// ItemsSkipped + ItemsUnfinished, always.
+	ItemsUnfinished int64
+	// TotalSegments is the total the scan was split into; Segments the
+	// ones this run covered.
+	TotalSegments int
+	Segments      []int
+	// AlreadyDone is true when the checkpoints said every selected
+	// segment was copied before this run, so nothing was read.
+	AlreadyDone bool
 }
 
-// ErrNotImplemented is returned until the engine is built.
+// ErrNotImplemented is kept for callers written against the API before
+// the engine existed; Run and Done no longer return it.
 var ErrNotImplemented = errors.New("backfill engine not built yet")
+
+// ErrItemsFailed is wrapped by the error of a run in which items could not
+// be written.
+var ErrItemsFailed = errors.New("items could not be written")
 
 // Run copies the table. It returns when every selected segment is copied,
 // on the first fatal error, or when ctx is cancelled (after checkpointing
 // what was fully written; the error is then ctx.Err()).
 func Run(ctx context.Context, cfg Config) (Result, error) {
-	return Result{}, ErrNotImplemented
+	start := time.Now()
+	r := &run{cfg: cfg, log: cfg.Logger, st: cfg.Stats}
+	if r.log == nil {
+		r.log = zap.NewNop()
+	}
+	if r.st == nil {
+		r.st = stats.NewEntry(cfg.InputTable, cfg.OutputTable)
+	}
+	stats.SetPhase(&r.st.BackfillPhase, stats.Running)
+	res, err := r.run(ctx)
+	res.Duration = time.Since(start)
+	res.ItemsRead = r.read.Load()
+	res.ItemsWritten = r.written.Load()
+	res.ItemsFailed = r.failed.Load()
+	res.ItemsSkipped = r.skipped.Load()
+	res.ConsumedRCU = r.rcu.Load()
+	res.ConsumedWCU = r.wcu.Load()
+	res.ItemsUnfinished = res.ItemsRead - res.ItemsWritten - res.ItemsFailed - res.ItemsSkipped
+	if err == nil && res.ItemsFailed > 0 {
+		err = fmt.Errorf("backfill of %s ⇨ %s: %d %w", cfg.InputTable, cfg.OutputTable, res.ItemsFailed, ErrItemsFailed)
+	}
+	switch {
+	case err == nil:
+		stats.SetPhase(&r.st.BackfillPhase, stats.Complete)
+		if !res.AlreadyDone {
+			r.log.Info(fmt.Sprintf("Backfill complete. %d items written over %s", res.ItemsWritten, res.Duration.Round(time.Second)),
+				resultFields(res)...)
+		}
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		r.log.Info(fmt.Sprintf("Backfill interrupted: %d items written over %s; progress is checkpointed, run again to resume",
+			res.ItemsWritten, res.Duration.Round(time.Second)), resultFields(res)...)
+	default:
+		stats.SetPhase(&r.st.BackfillPhase, stats.Failed)
+		r.log.Error("Backfill failed: "+err.Error(), resultFields(res)...)
+	}
+	return res, err
 }
 
-// Done reports whether the checkpoints under stateKey say the backfill of
-// those segments already completed (sync uses it to resume in the stream
-// phase).
-func Done(ctx context.Context, store state.Store, stateKey string) (bool, error) {
-	return false, ErrNotImplemented
+func resultFields(res Result) []zap.Field {
+	secs := res.Duration.Seconds()
+	if secs <= 0 {
+		secs = 1
+	}
+	f := []zap.Field{
+		zap.Int64("items_read", res.ItemsRead),
+		zap.Int64("items_skipped", res.ItemsSkipped),
+		zap.Int64("items_failed", res.ItemsFailed),
+		zap.String("consumed_wcu", fmt.Sprintf("%.1f (%.1f/s)", res.ConsumedWCU, res.ConsumedWCU/secs)),
+		zap.String("consumed_rcu", fmt.Sprintf("%.1f (%.1f/s)", res.ConsumedRCU, res.ConsumedRCU/secs)),
+	}
+	if res.ItemsUnfinished > 0 {
+		f = append(f, zap.Int64("items_unfinished", res.ItemsUnfinished))
+	}
+	return f
+}
+
+// Check does everything Run does before its first read, without writing
+// or creating anything: both tables exist (a missing output table is
+// accepted when CreateOutputTable is set), their key schemas match, the
+// segment selection fits, and existing checkpoints agree with the total
+// segments. A command checks every plan entry first so that a bad entry
+// stops the run before any entry writes.
+func Check(ctx context.Context, cfg Config) error {
+	in, err := ddb.DescribeTable(ctx, cfg.Source, cfg.InputTable, "")
+	if err != nil {
+		return err
+	}
+	out, err := ddb.DescribeTable(ctx, cfg.Dest, cfg.OutputTable, createHint)
+	var nf *ddb.NotFoundError
+	switch {
+	case errors.As(err, &nf) && cfg.CreateOutputTable:
+	case err != nil:
+		return err
+	default:
+		if err := checkKeys(cfg, in, out); err != nil {
+			return err
+		}
+	}
+	_, _, err = plan0(ctx, cfg, in.TableSizeBytes)
+	return err
+}
+
+const createHint = "create it first, or pass --create-output-table to create it from the input table's description"
+
+// plan0 resolves the total and the selected segments of a run.
+func plan0(ctx context.Context, cfg Config, tableBytes *int64) (int, []int, error) {
+	if cfg.Store == nil || cfg.StateKey == "" {
+		return 0, nil, errors.New("backfill: Config.Store and Config.StateKey are required")
+	}
+	if cfg.TotalSegments < 0 || cfg.TotalSegments > plan.MaxTotalSegments {
+		return 0, nil, &plan.Error{Msg: fmt.Sprintf("total segments is %d; allowed: 1 to %d", cfg.TotalSegments, plan.MaxTotalSegments)}
+	}
+	if len(cfg.Segments) > 0 && cfg.TotalSegments == 0 {
+		return 0, nil, &plan.Error{Msg: "backfill segments are given without total_segments; give the total the segments are numbered in"}
+	}
+	m, _, err := LoadMeta(ctx, cfg.Store, cfg.StateKey)
+	if err != nil {
+		return 0, nil, err
+	}
+	var size int64
+	if tableBytes != nil {
+		size = *tableBytes
+	}
+	total, err := resolveTotal(cfg.TotalSegments, m, size)
+	if err != nil {
+		return 0, nil, err
+	}
+	seen := map[int]bool{}
+	for _, s := range cfg.Segments {
+		if s < 0 || s >= total {
+			return 0, nil, &plan.Error{Msg: fmt.Sprintf("backfill segment %d is out of range; with total_segments %d the segments are 0 to %d", s, total, total-1)}
+		}
+		if seen[s] {
+			return 0, nil, &plan.Error{Msg: fmt.Sprintf("backfill segment %d is listed twice", s)}
+		}
+		seen[s] = true
+	}
+	return total, selection(cfg.Segments, total), nil
+}
+
+func checkKeys(cfg Config, in, out *types.TableDescription) error {
+	if err := ddb.CheckSameKeys(cfg.InputTable, ddb.KeySchemaOf(in), cfg.OutputTable, ddb.KeySchemaOf(out)); err != nil {
+		return &plan.Error{Msg: err.Error() + "; nothing was written"}
+	}
+	return nil
+}
+
+// segmentsString renders a selection for logs: "0-15", "0,2,5".
+func segmentsString(segs []int, total int) string {
+	if len(segs) == total {
+		if total == 1 {
+			return "0"
+		}
+		return fmt.Sprintf("0-%d", total-1)
+	}
+	parts := make([]string, len(segs))
+	for i, s := range segs {
+		parts[i] = fmt.Sprint(s)
+	}
+	return strings.Join(parts, ",")
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/ddbsync/ddbsync/pkg/plan"
@@ -35,6 +36,9 @@ const (
 	DefaultMaxBackoff = 20 * time.Second
 	// SessionName is the role session name used for every assumed role.
 	SessionName = "ddbsync"
+	// DefaultRoleDuration is the assumed-role session length: one hour,
+	// which every role allows (the SDK's default is 15 minutes).
+	DefaultRoleDuration = time.Hour
 )
 
 // Options are the settings shared by every client of a run.
@@ -47,8 +51,17 @@ type Options struct {
 	// RetryBase·2ⁿ, capped at MaxBackoff.
 	RetryBase  time.Duration
 	MaxBackoff time.Duration
-	// EndpointURL applies to every table that names none.
+	// EndpointURL applies to every table that names none. It is used for
+	// DynamoDB and DynamoDB Streams only, never for STS.
 	EndpointURL string
+	// STSEndpointURL overrides the STS endpoint used to assume roles
+	// (tests, private VPC endpoints). Empty means the SDK's choice, which
+	// honours AWS_ENDPOINT_URL_STS.
+	STSEndpointURL string
+	// RoleDuration is how long an assumed-role session lasts before it is
+	// renewed (zero: DefaultRoleDuration). With MFA every renewal needs a
+	// new code, so it should be as long as the role allows.
+	RoleDuration time.Duration
 	// MFAToken answers an MFA prompt for the given serial. It is called at
 	// most once per role session. Nil means MFA cannot be used.
 	MFAToken func(serial string) (string, error)
@@ -56,6 +69,9 @@ type Options struct {
 	HTTPClient aws.HTTPClient
 	// APIOptions are extra middleware for every client (tests).
 	APIOptions []func(*middleware.Stack) error
+	// Logger receives the SDK's own warnings (nil: the SDK's default,
+	// which writes to the process's standard error).
+	Logger logging.Logger
 }
 
 // Clients are the SDK clients for one table reference.
@@ -97,6 +113,9 @@ func New(opts Options) *Provider {
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = DefaultMaxBackoff
+	}
+	if opts.RoleDuration <= 0 {
+		opts.RoleDuration = DefaultRoleDuration
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
@@ -183,6 +202,7 @@ func (p *Provider) build(ctx context.Context, t plan.Table, endpoint string) (*C
 		config.WithHTTPClient(p.http),
 		config.WithAssumeRoleCredentialOptions(func(o *stscreds.AssumeRoleOptions) {
 			// Roles assumed through a profile's role_arn/mfa_serial.
+			o.Duration = p.opts.RoleDuration
 			if o.SerialNumber != nil {
 				o.TokenProvider = p.tokenProvider(aws.ToString(o.SerialNumber))
 			}
@@ -191,15 +211,18 @@ func (p *Provider) build(ctx context.Context, t plan.Table, endpoint string) (*C
 	if len(p.opts.APIOptions) > 0 {
 		opts = append(opts, config.WithAPIOptions(p.opts.APIOptions))
 	}
+	if p.opts.Logger != nil {
+		opts = append(opts, config.WithLogger(p.opts.Logger))
+	}
 	if t.Region != "" {
 		opts = append(opts, config.WithRegion(t.Region))
 	}
 	if t.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(t.Profile))
 	}
-	if endpoint != "" {
-		opts = append(opts, config.WithBaseEndpoint(endpoint))
-	}
+	// The endpoint override is applied to the DynamoDB and Streams clients
+	// below, not loaded into the configuration, so that STS (a profile's
+	// role, or ours) is never sent to a DynamoDB endpoint.
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		var noProfile config.SharedConfigProfileNotExistError
@@ -211,11 +234,15 @@ func (p *Provider) build(ctx context.Context, t plan.Table, endpoint string) (*C
 	if cfg.Region == "" {
 		return nil, &plan.Error{Msg: fmt.Sprintf("table %s: no AWS region: set region in the plan, a --*-region flag, AWS_REGION, or a region in the profile", t.Table)}
 	}
-	// STS is never sent to the DynamoDB endpoint override.
-	stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) { o.BaseEndpoint = nil })
+	stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) {
+		if p.opts.STSEndpointURL != "" {
+			o.BaseEndpoint = aws.String(p.opts.STSEndpointURL)
+		}
+	})
 	if t.RoleARN != "" {
 		prov := stscreds.NewAssumeRoleProvider(stsClient, t.RoleARN, func(o *stscreds.AssumeRoleOptions) {
 			o.RoleSessionName = SessionName
+			o.Duration = p.opts.RoleDuration
 			if t.ExternalID != "" {
 				o.ExternalID = aws.String(t.ExternalID)
 			}
@@ -225,11 +252,34 @@ func (p *Provider) build(ctx context.Context, t plan.Table, endpoint string) (*C
 			}
 		})
 		cfg.Credentials = aws.NewCredentialsCache(prov)
+		if t.MFASerial != "" {
+			// Ask for the MFA code now, before any work and before a
+			// status display takes the terminal.
+			if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+				var pe *plan.Error
+				if errors.As(err, &pe) {
+					return nil, pe
+				}
+				return nil, fmt.Errorf("table %s: assuming role %s with MFA device %s: %w", t.Table, t.RoleARN, t.MFASerial, err)
+			}
+		}
+	}
+	// An explicit endpoint (the table's, else --endpoint-url) beats the
+	// AWS_ENDPOINT_URL* variables, which the SDK applies otherwise.
+	var ddbOpt func(*dynamodb.Options)
+	var streamsOpt func(*dynamodbstreams.Options)
+	if endpoint != "" {
+		cfg.BaseEndpoint = aws.String(endpoint)
+		ddbOpt = func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) }
+		streamsOpt = func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(endpoint) }
+	} else {
+		ddbOpt = func(*dynamodb.Options) {}
+		streamsOpt = func(*dynamodbstreams.Options) {}
 	}
 	c := &Clients{
 		Config:   cfg,
-		DynamoDB: dynamodb.NewFromConfig(cfg),
-		Streams:  dynamodbstreams.NewFromConfig(cfg),
+		DynamoDB: dynamodb.NewFromConfig(cfg, ddbOpt),
+		Streams:  dynamodbstreams.NewFromConfig(cfg, streamsOpt),
 		STS:      stsClient,
 		Region:   cfg.Region,
 		Endpoint: endpoint,

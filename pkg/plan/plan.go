@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +26,10 @@ import (
 type Plan struct {
 	CheckpointTable *Table  `yaml:"checkpoint_table,omitempty"`
 	Entries         []Entry `yaml:"plan"`
+	// Source names where the plan came from (the file name, or
+	// "(standard input)"); empty for a plan built from flags. Validation
+	// errors name it.
+	Source string `yaml:"-"`
 }
 
 // Entry is one input → output table pair.
@@ -131,53 +137,198 @@ func ParseSegments(s string) ([]int, error) {
 func Load(path string, stdin io.Reader) (*Plan, error) {
 	var data []byte
 	var err error
+	name := path
 	if path == "-" {
+		name = "(standard input)"
+		if stdin == nil {
+			return nil, &Error{Msg: "--config-file - reads the plan from standard input, but there is none"}
+		}
 		data, err = io.ReadAll(stdin)
 	} else {
 		data, err = os.ReadFile(path)
 	}
 	if err != nil {
-		return nil, &Error{Msg: fmt.Sprintf("cannot read plan file %s: %v", path, errors.Unwrap(err))}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, &Error{Msg: fmt.Sprintf("cannot read plan file %s: %v", name, err)}
 	}
-	return Parse(data, path)
+	return Parse(data, name)
 }
 
-// Parse decodes plan YAML strictly: unknown keys are errors with their
-// line number.
+// Parse decodes plan YAML strictly: unknown keys, values of the wrong type
+// and malformed YAML are errors naming the line. name is the file name
+// used in messages and kept in Plan.Source.
 func Parse(data []byte, name string) (*Plan, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var p Plan
 	if err := dec.Decode(&p); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, &Error{Msg: fmt.Sprintf("plan file %s is empty: it needs a \"plan:\" list with at least one entry", name)}
+			return nil, &Error{Msg: fmt.Sprintf("plan file %s is empty: it needs a \"plan:\" list with at least one entry (see docs/plan.md)", name)}
 		}
 		return nil, &Error{Msg: fmt.Sprintf("plan file %s: %s", name, cleanYAMLError(err))}
 	}
-	for i := range p.Entries {
-		for _, t := range []*Table{&p.Entries[i].Input, &p.Entries[i].Output} {
-			if t.TableName != "" && t.Table != "" && t.TableName != t.Table {
-				return nil, &Error{Msg: fmt.Sprintf("plan file %s: plan entry %d sets both table (%q) and table_name (%q); use table", name, i+1, t.Table, t.TableName)}
-			}
-			if t.Table == "" {
-				t.Table = t.TableName
-			}
-			t.TableName = ""
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		line := ""
+		if err == nil {
+			line = fmt.Sprintf(" (line %d)", extra.Line)
 		}
+		return nil, &Error{Msg: fmt.Sprintf("plan file %s holds more than one YAML document%s: put every entry in one \"plan:\" list", name, line)}
+	}
+	p.Source = name
+	tables := []*Table{}
+	for i := range p.Entries {
+		tables = append(tables, &p.Entries[i].Input, &p.Entries[i].Output)
+	}
+	if p.CheckpointTable != nil {
+		tables = append(tables, p.CheckpointTable)
+	}
+	for j, t := range tables {
+		if t.TableName != "" && t.Table != "" && t.TableName != t.Table {
+			where := "checkpoint_table"
+			if j < 2*len(p.Entries) {
+				where = fmt.Sprintf("plan entry %d %s", j/2+1, []string{"input", "output"}[j%2])
+			}
+			return nil, &Error{Msg: fmt.Sprintf("plan file %s: %s sets both table (%q) and table_name (%q); keep one of them", name, where, t.Table, t.TableName)}
+		}
+		if t.Table == "" {
+			t.Table = t.TableName
+		}
+		t.TableName = ""
 	}
 	return &p, nil
 }
 
+// yamlParserContext maps the YAML parser errors that carry the line of
+// their enclosing block to what that block is.
+var yamlParserContext = map[string]string{
+	"did not find expected '-' indicator": "list",
+	"did not find expected key":           "mapping",
+	"did not find expected ',' or '}'":    "{...} mapping",
+	"did not find expected ',' or ']'":    "[...] list",
+	"did not find expected node content":  "value",
+}
+
+// yamlKeys lists the keys allowed in each part of a plan, for messages.
+var yamlKeys = map[string]struct{ where, keys string }{
+	"Plan":     {"at the top level", "plan, checkpoint_table"},
+	"Entry":    {"in a plan entry", "input, output, stream, backfill"},
+	"Table":    {"in a table", "table (or table_name), region, role_arn, external_id, profile, endpoint_url, mfa_serial"},
+	"Stream":   {"under stream", "disabled"},
+	"Backfill": {"under backfill", "disabled, segments, total_segments, max_wcu, max_rcu"},
+}
+
+// yamlTypes names the Go types of a plan the way a user reads them.
+var yamlTypes = map[string]string{
+	"[]plan.Entry":  `a list of entries, each starting with "- input:"`,
+	"plan.Plan":     `a mapping with a "plan:" list`,
+	"plan.Entry":    "a mapping with input, output, stream and backfill",
+	"plan.Table":    "a mapping such as {table: NAME, region: REGION}",
+	"*plan.Table":   "a mapping such as {table: NAME, region: REGION}",
+	"plan.Stream":   "a mapping such as {disabled: true}",
+	"plan.Backfill": "a mapping such as {segments: \"0,1\", total_segments: 4}",
+	"int":           "a whole number",
+	"bool":          "true or false",
+	"float64":       "a number",
+	"string":        `a string (for segments, a quoted list such as "0,1,2")`,
+}
+
+var (
+	reUnknownKey = regexp.MustCompile(`^line (\d+): field (.+) not found in type plan\.(\w+)$`)
+	reWrongType  = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+) (?:`(.*)` )?into (.+)$")
+)
+
+// cleanYAMLError rewrites a YAML decoding error for the user: line
+// number, what is wrong and what is allowed.
 func cleanYAMLError(err error) string {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
-	msg = strings.ReplaceAll(msg, "in type plan.Table", "(allowed: table, region, role_arn, external_id, profile, endpoint_url, mfa_serial)")
-	msg = strings.ReplaceAll(msg, "in type plan.Entry", "(allowed: input, output, stream, backfill)")
-	msg = strings.ReplaceAll(msg, "in type plan.Backfill", "(allowed: disabled, segments, total_segments, max_wcu, max_rcu)")
-	msg = strings.ReplaceAll(msg, "in type plan.Stream", "(allowed: disabled)")
-	msg = strings.ReplaceAll(msg, "in type plan.Plan", "(allowed: plan, checkpoint_table)")
-	return msg
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		// A syntax error: "yaml: line 3: did not find expected key".
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if m := regexp.MustCompile(`^line (\d+): (.*)$`).FindStringSubmatch(msg); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			hint := ""
+			if strings.Contains(m[2], "cannot start any token") {
+				hint = " (YAML is indented with spaces, not tabs)"
+			}
+			if block, ok := yamlParserContext[m[2]]; ok {
+				// yaml v3 reports these parser errors with the zero-based
+				// line of the enclosing block: name the block instead.
+				line++
+				hint = " in the " + block + " that starts on line " + strconv.Itoa(line) + "; check the brackets and the indentation of the lines below it"
+			}
+			return fmt.Sprintf("line %d: malformed YAML: %s%s", line, m[2], hint)
+		}
+		return "malformed YAML: " + msg
+	}
+	var out []string
+	for _, e := range te.Errors {
+		if m := reUnknownKey.FindStringSubmatch(e); m != nil {
+			k := yamlKeys[m[3]]
+			if _, err := strconv.Atoi(m[2]); err == nil && m[3] == "Backfill" {
+				// {segments: 0,1,2} in a flow mapping splits at the commas.
+				out = append(out, fmt.Sprintf("line %s: unknown key %q under backfill: quote the segments list, as in segments: \"0,1,2\"", m[1], m[2]))
+				continue
+			}
+			msg := fmt.Sprintf("line %s: unknown key %q %s", m[1], m[2], k.where)
+			if s := suggest(m[2], strings.Split(strings.ReplaceAll(k.keys, " (or table_name)", ""), ", ")); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			out = append(out, msg+"; allowed: "+k.keys)
+			continue
+		}
+		if m := reWrongType.FindStringSubmatch(e); m != nil {
+			want := yamlTypes[m[4]]
+			if want == "" {
+				want = m[4]
+			}
+			got := map[string]string{"map": "a mapping", "seq": "a list", "str": "a string", "int": "a number", "float": "a number", "bool": "true/false", "null": "empty"}[m[2]]
+			if got == "" {
+				got = m[2]
+			}
+			if m[3] != "" {
+				got = fmt.Sprintf("%q", m[3])
+			}
+			out = append(out, fmt.Sprintf("line %s: expected %s, found %s", m[1], want, got))
+			continue
+		}
+		out = append(out, e)
+	}
+	return strings.Join(out, "; ")
+}
+
+// suggest returns the allowed key closest to key when it is a likely typo.
+func suggest(key string, allowed []string) string {
+	best, bestD := "", 3
+	for _, a := range allowed {
+		if d := editDistance(strings.ToLower(key), a); d < bestD {
+			best, bestD = a, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // Error is a plan or usage error: the run must not start. The CLI maps it

@@ -39,17 +39,30 @@ func (p *Plan) Normalize() {
 // call. It returns an *Error naming the entry, the field and what is
 // allowed. Call Normalize first.
 func (p *Plan) Validate(mode Mode) error {
+	if err := p.validate(mode); err != nil {
+		if p.Source != "" {
+			err.Msg = "plan file " + p.Source + ": " + err.Msg
+		}
+		return err
+	}
+	return nil
+}
+
+func (p *Plan) validate(mode Mode) *Error {
 	if len(p.Entries) == 0 {
+		if p.Source != "" {
+			return &Error{Msg: "the plan is empty: give at least one entry under \"plan:\" (see docs/plan.md)"}
+		}
 		return &Error{Msg: "the plan is empty: give at least one entry under \"plan:\" (or --input-table and --output-table)"}
 	}
 	seen := map[string]int{}
 	idle := 0
 	for i, e := range p.Entries {
 		where := fmt.Sprintf("plan entry %d (%s)", i+1, e.Description())
-		if len(p.Entries) == 1 {
+		if len(p.Entries) == 1 && p.Source == "" {
 			where = e.Description()
 		}
-		fail := func(format string, args ...any) error {
+		fail := func(format string, args ...any) *Error {
 			return &Error{Msg: where + ": " + fmt.Sprintf(format, args...)}
 		}
 		if e.Input.Table == "" {
@@ -89,7 +102,7 @@ func (p *Plan) Validate(mode Mode) error {
 				}
 			}
 			if mode == ModeSync && !e.Stream.Disabled && !b.Disabled {
-				return fail("backfill.segments splits the backfill across machines, which cannot be combined with streaming in one sync; run the stream on one worker (stream.disabled: true on the others, or use --checkpoint-table)")
+				return fail("backfill.segments splits the backfill across machines, which cannot be combined with streaming in one sync; run sync (or stream) on one worker and backfill segments on the others (stream.disabled: true, or ddbsync backfill)")
 			}
 		}
 		if b.MaxWCU < 0 {

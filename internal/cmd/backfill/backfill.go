@@ -2,16 +2,34 @@
 package backfill
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
+	"github.com/ddbsync/ddbsync/internal/logging"
+	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/backfill"
+	"github.com/ddbsync/ddbsync/pkg/plan"
 )
 
 // Options are the inputs of one `ddbsync backfill` run.
 type Options struct {
 	Factory *cmdutil.Factory
+	Ctx     context.Context
+
+	// Plan is the validated plan (from --config-file or the table flags).
+	Plan *plan.Plan
+
+	PlanFlags         cmdutil.PlanFlags
+	CreateOutputTable bool
+	SkipExpired       bool
 }
 
 // NewCmdBackfill builds the command; runF replaces the run in tests.
@@ -19,14 +37,200 @@ func NewCmdBackfill(f *cmdutil.Factory, runF func(*Options) error) *cobra.Comman
 	opts := &Options{Factory: f}
 	cmd := &cobra.Command{
 		Use:   "backfill",
-		Short: "backfill (being built)",
-		Args:  cobra.NoArgs,
+		Short: "Copy every item of the input table to the output table",
+		Long: `Copy every item of each plan entry's input table to its output table: a
+parallel Scan whose pages flow into concurrent BatchWriteItem writers.
+
+The scan is split into segments (--backfill-total-segments; by default one
+per GiB of table, at least 4). Workers on several machines can share one
+table with --backfill-segments. Unprocessed items and throttling are
+retried with backoff until written; an error that retrying cannot fix
+(validation, a table deleted during the run, access denied) stops the run.
+
+Progress is checkpointed per segment in the state directory (--state-dir):
+interrupted or killed, the same command continues where it stopped. Once
+a backfill is complete, running it again does nothing; remove the state
+directory to copy again. Resuming needs the same total segments.
+
+Logs go to standard output; the live status goes to standard error.
+
+Exit status:
+  0    every item was copied (or skipped with --skip-expired)
+  2    invalid usage or configuration: a missing table, key schemas that
+       differ, a bad plan; nothing was read or written
+  3    runtime failure: items that could not be written, a table lost
+       during the run, access denied
+  130  interrupted; progress is checkpointed, run the same command to resume`,
+		Example: `  # Copy a table to another region
+  ddbsync backfill --input-table orders --input-region us-east-1 \
+                   --output-table orders --output-region eu-west-1
+
+  # Copy into a new table shaped like the input (keys, indexes, billing)
+  ddbsync backfill --input-table orders --output-table orders-copy --create-output-table
+
+  # Every entry of a plan file, leaving out items whose TTL has passed
+  ddbsync backfill --config-file plan.yml --skip-expired
+
+  # Split a big table across two machines (same command, other segments)
+  ddbsync backfill -c plan.yml --backfill-total-segments 8 --backfill-segments 0,1,2,3
+  ddbsync backfill -c plan.yml --backfill-total-segments 8 --backfill-segments 4,5,6,7
+
+  # Stay under 500 write units per second on the output
+  ddbsync backfill -c plan.yml --max-wcu 500
+
+  # Against DynamoDB Local
+  ddbsync backfill --endpoint-url http://localhost:8000 --input-table a --output-table b`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := opts.PlanFlags.Load(cmd, plan.ModeBackfill, f.IOStreams.In)
+			if err != nil {
+				return err
+			}
+			opts.Plan = p
+			opts.Ctx = cmd.Context()
 			if runF != nil {
 				return runF(opts)
 			}
-			return errors.New("backfill is not built yet")
+			return backfillRun(opts)
 		},
 	}
+	cmdutil.AddPlanFlags(cmd, &opts.PlanFlags)
+	fl := cmd.Flags()
+	fl.BoolVar(&opts.CreateOutputTable, "create-output-table", false, "create a missing output table from the input's description (keys, indexes, billing mode, capacities)")
+	fl.BoolVar(&opts.SkipExpired, "skip-expired", false, "leave out items whose time to live lies in the past but which DynamoDB has not deleted yet")
 	return cmd
+}
+
+type job struct {
+	entry plan.Entry
+	cfg   backfill.Config
+	log   *zap.Logger
+	res   backfill.Result
+	err   error
+}
+
+func backfillRun(opts *Options) error {
+	f := opts.Factory
+	ctx := opts.Ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	logger, err := f.Logger()
+	if err != nil {
+		return err
+	}
+	store, err := f.StateStore()
+	if err != nil {
+		return &cmdutil.UsageError{Err: err}
+	}
+	prov := f.Creds(nil)
+	reg := stats.NewRegistry()
+
+	var jobs []*job
+	for _, e := range opts.Plan.Entries {
+		log := logging.ForEntry(logger, e.Input.Table, e.Output.Table)
+		if e.Backfill.Disabled {
+			log.Info("Backfill disabled for this entry; skipped")
+			continue
+		}
+		in, err := prov.For(ctx, e.Input)
+		if err != nil {
+			return err
+		}
+		out, err := prov.For(ctx, e.Output)
+		if err != nil {
+			return err
+		}
+		segs, err := e.Backfill.SegmentList()
+		if err != nil {
+			return &plan.Error{Msg: err.Error()}
+		}
+		st := reg.Add(stats.NewEntry(e.Input.String(), e.Output.String()))
+		jobs = append(jobs, &job{entry: e, log: log, cfg: backfill.Config{
+			Source:            in.DynamoDB,
+			Dest:              out.DynamoDB,
+			InputTable:        e.Input.Table,
+			OutputTable:       e.Output.Table,
+			Segments:          segs,
+			TotalSegments:     e.Backfill.TotalSegments,
+			MaxWCU:            e.Backfill.MaxWCU,
+			MaxRCU:            e.Backfill.MaxRCU,
+			SkipExpired:       opts.SkipExpired,
+			CreateOutputTable: opts.CreateOutputTable,
+			Store:             store,
+			StateKey:          e.ID(),
+			Stats:             st,
+			Logger:            log,
+		}})
+	}
+
+	// Check every entry before any of them writes: a missing table or a
+	// key mismatch in one entry stops the whole run with nothing written.
+	for _, j := range jobs {
+		if err := backfill.Check(ctx, j.cfg); err != nil {
+			if ctx.Err() != nil {
+				return &cmdutil.ExitError{Code: cmdutil.ExitInterrupted, Err: ctx.Err()}
+			}
+			return err
+		}
+	}
+
+	stop := f.Status(ctx, reg, "backfill")
+	// Entries run side by side; a failed entry does not stop the others.
+	var g errgroup.Group
+	var mu sync.Mutex
+	for _, j := range jobs {
+		g.Go(func() error {
+			res, err := backfill.Run(ctx, j.cfg)
+			mu.Lock()
+			j.res, j.err = res, err
+			mu.Unlock()
+			return nil
+		})
+	}
+	_ = g.Wait()
+	stop()
+
+	var errs []error
+	for _, j := range jobs {
+		j.log.Info(summary(j.res, j.err))
+		if j.err != nil && !errors.Is(j.err, context.Canceled) {
+			errs = append(errs, fmt.Errorf("%s: %w", j.entry.Description(), j.err))
+		}
+	}
+	if len(errs) > 0 {
+		err := errors.Join(errs...)
+		if cmdutil.ExitCode(err) == cmdutil.ExitUsage {
+			return err
+		}
+		return &cmdutil.ExitError{Code: cmdutil.ExitRuntime, Err: err}
+	}
+	if ctx.Err() != nil {
+		return &cmdutil.ExitError{Code: cmdutil.ExitInterrupted, Err: ctx.Err()}
+	}
+	return nil
+}
+
+// summary is the final line of an entry.
+func summary(res backfill.Result, err error) string {
+	status := "complete"
+	switch {
+	case res.AlreadyDone:
+		status = "already complete (checkpoints)"
+	case err != nil && errors.Is(err, context.Canceled):
+		status = "interrupted (checkpointed; run again to resume)"
+	case err != nil:
+		status = "FAILED"
+	}
+	secs := res.Duration.Seconds()
+	if secs <= 0 {
+		secs = 1
+	}
+	s := fmt.Sprintf("Summary: backfill %s: %d items read, %d written, %d skipped, %d failed in %s; consumed %.1f WCU (%.1f/s), %.1f RCU (%.1f/s)",
+		status, res.ItemsRead, res.ItemsWritten, res.ItemsSkipped, res.ItemsFailed, res.Duration.Round(time.Second),
+		res.ConsumedWCU, res.ConsumedWCU/secs, res.ConsumedRCU, res.ConsumedRCU/secs)
+	if res.ItemsUnfinished > 0 {
+		s += fmt.Sprintf("; %d items in flight will be copied again on resume", res.ItemsUnfinished)
+	}
+	return s
 }

@@ -1,32 +1,409 @@
-// Package diff implements `ddbsync diff`.
+// Package diff implements `ddbsync diff`: compare a master table with
+// slave tables, report the differences, and optionally repair them.
 package diff
 
 import (
-	"errors"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
+	"github.com/ddbsync/ddbsync/internal/logging"
+	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/diff"
+	"github.com/ddbsync/ddbsync/pkg/plan"
 )
+
+// Output formats of --output.
+var outputFormats = []string{"text", "json"}
 
 // Options are the inputs of one `ddbsync diff` run.
 type Options struct {
 	Factory *cmdutil.Factory
+
+	// Tables: from --master/--slave (with the credential flags) or from
+	// --config-file.
+	Master     string
+	Slaves     []string
+	ConfigFile string
+
+	Profile, RoleARN, MFASerial, MFAToken                     string
+	SlaveProfile, SlaveRoleARN, SlaveMFASerial, SlaveMFAToken string
+
+	WriteMissing   bool
+	WriteDiffering bool
+	DeleteExtra    bool
+	ScanForExtra   bool
+
+	Ignore           []string
+	Parallel         int
+	ScanLimit        int
+	BatchReadLimit   int
+	StartingKey      string
+	VersionAttribute string
+	Verbose          bool
+	Report           string
+	Output           string
+
+	ignoreAtt []string // --ignore-att, merged into Ignore
+
+	// Set by validation.
+	plan *plan.Plan
 }
 
 // NewCmdDiff builds the command; runF replaces the run in tests.
 func NewCmdDiff(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{Factory: f}
 	cmd := &cobra.Command{
-		Use:   "diff",
-		Short: "diff (being built)",
-		Args:  cobra.NoArgs,
+		Use:   "diff --master REGION:TABLE --slave REGION:TABLE... [flags]",
+		Short: "Compare a master table with slave tables; optionally repair them",
+		Long: `Compare a master DynamoDB table with one or more slave tables, report every
+item that is missing from a slave, differs, or (with --scan-for-extra or
+--delete-extra) exists only in a slave, and optionally repair them.
+
+The master is scanned (serially, or in --parallel segments) and every page
+is looked up in each slave with BatchGetItem. Comparison is semantic:
+attribute order never matters, numbers compare by exact decimal value
+(all 38 digits, "1.50" equals "1.5"), string/number/binary sets compare
+as sets, maps and lists deeply. Keys of every type (S, N, B) are matched
+exactly.
+
+Without a repair flag nothing is written. Before a repair, the item is read
+again from both sides with consistent reads and only what still differs
+is repaired. Every repair write is conditional on the slave item still
+being what diff read (or, with --version-attribute, on its version), so a
+change someone else makes during the diff is never overwritten: such
+items are counted as "skipped (changed during diff)".
+
+With --verbose every difference is logged with rclone check's sigils:
+"+" missing on the slave, "*" differing, "-" extra on the slave, "!" error
+("=" equal items at --log-level debug). The log shows the scan position
+of a serial scan so an interrupted run can continue with --starting-key.
+
+Logs go to standard output; with --output json the summary object is
+printed on standard output and the logs go to standard error instead.
+
+EXIT STATUS
+  0    the tables are in sync, or every difference was repaired
+  1    differences remain (found and not repaired, skipped or failed)
+  2    invalid usage: bad flags, a missing table, key schemas that differ;
+       nothing was read or written
+  3    runtime failure (a table failed or disappeared during the run)
+  130  interrupted (the log names the --starting-key to resume a serial scan)`,
+		Example: `  # Report the differences between a table and its replica (dry run)
+  ddbsync diff -m us-east-1:orders -s eu-west-1:orders
+
+  # Compare with two replicas, 8 scan segments, logging every difference
+  ddbsync diff -m us-east-1:orders -s eu-west-1:orders -s ap-south-1:orders \
+      --parallel 8 --verbose
+
+  # Repair everything: write missing and differing items, delete extra ones
+  ddbsync diff -m us-east-1:orders -s eu-west-1:orders \
+      --write-missing --write-differing --delete-extra
+
+  # Ignore the attributes 2017 Global Tables add; report to a file; JSON summary
+  ddbsync diff -m us-east-1:orders -s eu-west-1:orders --ignore 'aws:rep:*' \
+      --report diff.jsonl --output json
+
+  # The slave lives in another account
+  ddbsync diff -m us-east-1:orders -s us-east-1:orders \
+      --slave-role-arn arn:aws:iam::123456789012:role/replica-reader
+
+  # Resume a serial scan after the key the log showed
+  ddbsync diff -m us-east-1:orders -s eu-west-1:orders \
+      --starting-key '{"id":{"S":"order-4711"}}'
+
+  # Tables from a plan file: each entry's input is the master, output a slave
+  ddbsync diff --config-file plan.yml --write-missing
+
+  # Against DynamoDB Local
+  ddbsync diff --endpoint-url http://localhost:8000 -m us-east-1:a -s us-east-1:b`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.validate(cmd); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
 			}
-			return errors.New("diff is not built yet")
+			return diffRun(cmd.Context(), opts)
 		},
 	}
+	fl := cmd.Flags()
+	fl.StringVarP(&opts.Master, "master", "m", "", "master table, REGION:TABLE")
+	fl.StringArrayVarP(&opts.Slaves, "slave", "s", nil, "slave table, REGION:TABLE (repeatable)")
+	fl.StringVarP(&opts.ConfigFile, "config-file", "c", "", "plan file (YAML): each entry's input is the master (the same in all entries), its output a slave; - reads standard input")
+	fl.BoolVar(&opts.WriteMissing, "write-missing", false, "put master items that a slave lacks")
+	fl.BoolVar(&opts.WriteDiffering, "write-differing", false, "overwrite slave items that differ from the master")
+	fl.BoolVar(&opts.DeleteExtra, "delete-extra", false, "scan each slave and delete items the master lacks")
+	fl.BoolVar(&opts.ScanForExtra, "scan-for-extra", false, "scan each slave for items the master lacks and report them (no deletes)")
+	fl.StringArrayVar(&opts.Ignore, "ignore", nil, "attribute to leave out of comparisons and repairs; globs allowed, e.g. 'aws:rep:*' (repeatable)")
+	fl.StringArrayVar(&opts.ignoreAtt, "ignore-att", nil, "same as --ignore")
+	fl.IntVar(&opts.Parallel, "parallel", 1, "scan segments of the master (and slaves) scanned at once; 1 is a serial scan")
+	fl.IntVar(&opts.ScanLimit, "scan-limit", 0, "items per Scan page (0: DynamoDB's 1 MB pages)")
+	fl.IntVar(&opts.BatchReadLimit, "batch-read-limit", diff.DefaultBatchReadLimit, fmt.Sprintf("keys per BatchGetItem request (1 to %d)", diff.MaxBatchRead))
+	fl.StringVar(&opts.StartingKey, "starting-key", "", `resume a serial scan after this key, in DynamoDB JSON as the log prints it, e.g. '{"id":{"S":"abc"}}'`)
+	fl.StringVar(&opts.VersionAttribute, "version-attribute", "", "number attribute holding the item version: repairs are conditional on it and never replace a newer slave version")
+	fl.StringVar(&opts.Profile, "profile", "", "AWS profile for the master (and slaves, unless --slave-profile)")
+	fl.StringVar(&opts.RoleARN, "role-arn", "", "IAM role to assume for the master (and slaves, unless --slave-role-arn)")
+	fl.StringVar(&opts.MFASerial, "mfa-serial", "", "MFA device serial for assuming --role-arn")
+	fl.StringVar(&opts.MFAToken, "mfa-token", "", "MFA code for --mfa-serial (asked on the terminal when missing)")
+	fl.StringVar(&opts.SlaveProfile, "slave-profile", "", "AWS profile for the slaves")
+	fl.StringVar(&opts.SlaveRoleARN, "slave-role-arn", "", "IAM role to assume for the slaves")
+	fl.StringVar(&opts.SlaveMFASerial, "slave-mfa-serial", "", "MFA device serial for assuming --slave-role-arn")
+	fl.StringVar(&opts.SlaveMFAToken, "slave-mfa-token", "", "MFA code for --slave-mfa-serial")
+	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log every difference")
+	fl.StringVar(&opts.Report, "report", "", "write every difference to FILE as JSON lines (kind, slave, key, attributes, action)")
+	cmdutil.StringEnumFlag(cmd, fl, &opts.Output, "output", "text", outputFormats, "summary format; json prints one object on standard output and sends the logs to standard error")
+	_ = cmd.MarkFlagFilename("config-file", "yml", "yaml")
+	_ = cmd.MarkFlagFilename("report")
 	return cmd
+}
+
+// parseTable parses REGION:TABLE.
+func parseTable(flag, s string) (plan.Table, error) {
+	region, table, ok := strings.Cut(s, ":")
+	if !ok || region == "" || table == "" || strings.Contains(table, ":") {
+		return plan.Table{}, cmdutil.FlagErrorf("--%s %q: expected REGION:TABLE, e.g. us-east-1:orders", flag, s)
+	}
+	return plan.Table{Region: region, Table: table}, nil
+}
+
+func (o *Options) validate(cmd *cobra.Command) error {
+	fl := cmd.Flags()
+	if !contains(outputFormats, o.Output) {
+		return cmdutil.FlagErrorf("--output %q: allowed: %s", o.Output, strings.Join(outputFormats, " or "))
+	}
+	if o.Parallel < 1 || o.Parallel > plan.MaxTotalSegments {
+		return cmdutil.FlagErrorf("--parallel is %d; allowed: 1 (a serial scan) to %d", o.Parallel, plan.MaxTotalSegments)
+	}
+	if o.ScanLimit < 0 || o.ScanLimit > 1<<31-1 {
+		return cmdutil.FlagErrorf("--scan-limit is %d; allowed: 0 (DynamoDB's 1 MB pages) or a positive number of items", o.ScanLimit)
+	}
+	if o.BatchReadLimit < 1 || o.BatchReadLimit > diff.MaxBatchRead {
+		return cmdutil.FlagErrorf("--batch-read-limit is %d; allowed: 1 to %d (BatchGetItem's limit)", o.BatchReadLimit, diff.MaxBatchRead)
+	}
+	if o.StartingKey != "" {
+		if o.Parallel > 1 {
+			return cmdutil.FlagErrorf("--starting-key resumes a serial scan and cannot be combined with --parallel %d; use --parallel 1", o.Parallel)
+		}
+		if _, err := diff.ParseKeyJSON(o.StartingKey); err != nil {
+			return cmdutil.FlagErrorf("--starting-key: %v", err)
+		}
+	}
+	o.Ignore = append(o.Ignore, o.ignoreAtt...)
+	o.ignoreAtt = nil
+	for _, p := range o.Ignore {
+		if p == "" {
+			return cmdutil.FlagErrorf("--ignore needs an attribute name or glob, e.g. 'aws:rep:*'")
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			return cmdutil.FlagErrorf("--ignore %q is not a valid glob (use * ? and [...]): %v", p, err)
+		}
+	}
+	if fl.Changed("version-attribute") && strings.TrimSpace(o.VersionAttribute) == "" {
+		return cmdutil.FlagErrorf("--version-attribute needs an attribute name")
+	}
+	if o.MFAToken != "" && o.MFASerial == "" {
+		return cmdutil.FlagErrorf("--mfa-token needs --mfa-serial (the MFA device of --role-arn)")
+	}
+	if o.SlaveMFAToken != "" && o.SlaveMFASerial == "" {
+		return cmdutil.FlagErrorf("--slave-mfa-token needs --slave-mfa-serial (the MFA device of --slave-role-arn)")
+	}
+
+	var p *plan.Plan
+	if o.ConfigFile != "" {
+		var clash []string
+		for _, n := range []string{"master", "slave", "profile", "role-arn", "mfa-serial", "slave-profile", "slave-role-arn", "slave-mfa-serial"} {
+			if fl.Changed(n) {
+				clash = append(clash, "--"+n)
+			}
+		}
+		if len(clash) > 0 {
+			return cmdutil.FlagErrorf("--config-file and %s cannot be used together: put the tables in the plan file, or drop --config-file", strings.Join(clash, ", "))
+		}
+		var err error
+		if p, err = plan.Load(o.ConfigFile, o.Factory.IOStreams.In); err != nil {
+			return err
+		}
+		p.Normalize()
+		for i, e := range p.Entries {
+			if e.Input.Identity() != p.Entries[0].Input.Identity() {
+				return &plan.Error{Msg: fmt.Sprintf("plan entry %d has master (input) %s but entry 1 has %s: diff compares one master with its slaves, so every entry must name the same input", i+1, e.Input, p.Entries[0].Input)}
+			}
+		}
+	} else {
+		if o.Master == "" {
+			return cmdutil.FlagErrorf("give the master table with --master REGION:TABLE (or a plan with --config-file)")
+		}
+		if len(o.Slaves) == 0 {
+			return cmdutil.FlagErrorf("give at least one slave table with --slave REGION:TABLE")
+		}
+		m, err := parseTable("master", o.Master)
+		if err != nil {
+			return err
+		}
+		m.Profile, m.RoleARN, m.MFASerial = o.Profile, o.RoleARN, o.MFASerial
+		sp, sr, sm := o.SlaveProfile, o.SlaveRoleARN, o.SlaveMFASerial
+		if sp == "" && sr == "" {
+			sp, sr, sm = o.Profile, o.RoleARN, o.MFASerial
+		}
+		p = &plan.Plan{}
+		for _, s := range o.Slaves {
+			st, err := parseTable("slave", s)
+			if err != nil {
+				return err
+			}
+			st.Profile, st.RoleARN, st.MFASerial = sp, sr, sm
+			p.Entries = append(p.Entries, plan.Entry{Input: m, Output: st})
+		}
+		p.Normalize()
+	}
+	if err := p.Validate(plan.ModeDiff); err != nil {
+		return err
+	}
+	seen := map[string]int{}
+	for i, e := range p.Entries {
+		if j, ok := seen[e.Output.Identity()]; ok {
+			return cmdutil.FlagErrorf("slave %s is given twice (entries %d and %d)", e.Output, j, i+1)
+		}
+		seen[e.Output.Identity()] = i + 1
+	}
+	o.plan = p
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// jsonSummary is the --output json object.
+type jsonSummary struct {
+	Master          string             `json:"master"`
+	Slaves          []diff.SlaveResult `json:"slaves"`
+	DurationSeconds float64            `json:"duration_seconds"`
+}
+
+func diffRun(ctx context.Context, o *Options) error {
+	f := o.Factory
+	ios := f.IOStreams
+	if o.Output == "json" {
+		// Standard output carries only the JSON object: the logs (and the
+		// progress log) go to standard error.
+		defer f.LogWriter().SetOutput(ios.ErrOut)()
+	}
+	log, err := f.Logger()
+	if err != nil {
+		return err
+	}
+
+	tokens := map[string]string{}
+	if o.MFASerial != "" && o.MFAToken != "" {
+		tokens[o.MFASerial] = o.MFAToken
+	}
+	if o.SlaveMFASerial != "" && o.SlaveMFAToken != "" {
+		tokens[o.SlaveMFASerial] = o.SlaveMFAToken
+	}
+	prov := f.Creds(tokens)
+
+	masterRef := o.plan.Entries[0].Input
+	mc, err := prov.For(ctx, masterRef)
+	if err != nil {
+		return err
+	}
+	cfg := diff.Config{
+		Master:           diff.Table{Name: masterRef.Table, Label: mc.Region + ":" + masterRef.Table, Client: mc.DynamoDB},
+		Parallel:         o.Parallel,
+		ScanLimit:        int32(o.ScanLimit),
+		BatchReadLimit:   o.BatchReadLimit,
+		WriteMissing:     o.WriteMissing,
+		WriteDiffering:   o.WriteDiffering,
+		DeleteExtra:      o.DeleteExtra,
+		ScanForExtra:     o.ScanForExtra,
+		Ignore:           o.Ignore,
+		VersionAttribute: strings.TrimSpace(o.VersionAttribute),
+		Verbose:          o.Verbose,
+		Logger:           log,
+	}
+	if o.StartingKey != "" {
+		if cfg.StartingKey, err = diff.ParseKeyJSON(o.StartingKey); err != nil {
+			return cmdutil.FlagErrorf("--starting-key: %v", err)
+		}
+	}
+	reg := stats.NewRegistry()
+	for _, e := range o.plan.Entries {
+		sc, err := prov.For(ctx, e.Output)
+		if err != nil {
+			return err
+		}
+		label := sc.Region + ":" + e.Output.Table
+		cfg.Slaves = append(cfg.Slaves, diff.Table{
+			Name: e.Output.Table, Label: label, Client: sc.DynamoDB,
+			Stats: reg.Add(stats.NewEntry(cfg.Master.Label, label)),
+		})
+	}
+	d, err := diff.Prepare(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	// The report file is created only once every check passed.
+	if o.Report != "" {
+		rf, err := os.Create(o.Report)
+		if err != nil {
+			return cmdutil.Usagef("--report: cannot create %s: %v", o.Report, err)
+		}
+		defer rf.Close()
+		d.SetReport(rf)
+	}
+
+	stop := f.Status(ctx, reg, "diff")
+	res, runErr := d.Run(ctx)
+	stop()
+	logSummary(log, res)
+	if runErr != nil {
+		return runErr
+	}
+	if o.Output == "json" {
+		if err := writeJSON(ios.Out, res); err != nil {
+			return err
+		}
+	}
+	if res.Remaining() > 0 {
+		if o.Output != "json" {
+			log.Info(fmt.Sprintf("%d difference(s) remain", res.Remaining()))
+		}
+		return &cmdutil.ExitError{Code: cmdutil.ExitDifferences}
+	}
+	return nil
+}
+
+func writeJSON(w io.Writer, res diff.Result) error {
+	slaves := res.Slaves
+	if slaves == nil {
+		slaves = []diff.SlaveResult{}
+	}
+	enc := json.NewEncoder(w)
+	return enc.Encode(jsonSummary{Master: res.Master, Slaves: slaves, DurationSeconds: res.Duration.Seconds()})
+}
+
+func logSummary(log *zap.Logger, res diff.Result) {
+	for _, s := range res.Slaves {
+		logging.ForEntry(log, res.Master, s.Slave).Info(fmt.Sprintf(
+			"summary: scanned %d, matching %d, missing %d, differing %d, extra %d, written %d, deleted %d, skipped (changed during diff) %d, errors %d; %s; consumed %.1f RCU, %.1f WCU",
+			s.Scanned, s.Matching, s.Missing, s.Differing, s.Extra, s.Written, s.Deleted, s.Skipped, s.Errors,
+			res.Duration.Round(time.Millisecond), s.ConsumedRCU, s.ConsumedWCU))
+	}
 }

@@ -18,12 +18,15 @@ import (
 
 	backfillcmd "github.com/ddbsync/ddbsync/internal/cmd/backfill"
 	diffcmd "github.com/ddbsync/ddbsync/internal/cmd/diff"
+	iampolicycmd "github.com/ddbsync/ddbsync/internal/cmd/iampolicy"
 	streamcmd "github.com/ddbsync/ddbsync/internal/cmd/stream"
 	synccmd "github.com/ddbsync/ddbsync/internal/cmd/sync"
 	versioncmd "github.com/ddbsync/ddbsync/internal/cmd/version"
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/iostreams"
 	"github.com/ddbsync/ddbsync/internal/logging"
+	"github.com/ddbsync/ddbsync/internal/metrics"
+	"github.com/ddbsync/ddbsync/internal/status"
 )
 
 // version is set with -ldflags "-X github.com/ddbsync/ddbsync/internal/cmd/root.version=…".
@@ -51,20 +54,31 @@ func NewFactory(ios *iostreams.IOStreams) *cmdutil.Factory {
 		Version:     version,
 		Now:         time.Now,
 		StartStatus: startStatus,
+		// The progress log runs with --no-status too.
+		RunObservers: []cmdutil.StatusFunc{status.ProgressLog},
 	}
 }
 
-// startStatus is replaced by the status display package when it is linked in.
-var startStatus cmdutil.StatusFunc
+// startStatus is the live status display on standard error.
+var startStatus cmdutil.StatusFunc = status.Start
 
 // Run executes one command line and returns its exit code.
 func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
+	// Cancelled when the command returns: stops the metrics server.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	cmd := NewCmdRoot(f)
 	cmd.SetArgs(args)
 	cmd.SetIn(f.IOStreams.In)
 	cmd.SetOut(f.IOStreams.Out)
 	cmd.SetErr(f.IOStreams.ErrOut)
+	started := markRunStart(cmd)
 	err := cmd.ExecuteContext(ctx)
+	if err != nil && !*started && cmdutil.ExitCode(err) == cmdutil.ExitRuntime {
+		// Unknown commands, bad arguments, missing required flags: cobra
+		// found them before the command started, so nothing was done.
+		err = &cmdutil.FlagError{Err: err}
+	}
 	if l, lerr := f.Logger(); lerr == nil {
 		_ = l.Sync()
 	}
@@ -73,18 +87,18 @@ func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
 	}
 	code := cmdutil.ExitCode(err)
 	if !cmdutil.IsSilent(err) {
-		printError(f, cmd, err, code)
+		printError(f, cmd, args, err, code)
 	}
 	return code
 }
 
-func printError(f *cmdutil.Factory, root *cobra.Command, err error, code int) {
+func printError(f *cmdutil.Factory, root *cobra.Command, args []string, err error, code int) {
 	w := f.IOStreams.ErrOut
 	var fe *cmdutil.FlagError
 	switch {
 	case errors.As(err, &fe):
 		fmt.Fprintf(w, "Error: %v\n", err)
-		c, _, ferr := root.Find(os.Args[1:])
+		c, _, ferr := root.Find(args)
 		name := root.Name()
 		if ferr == nil && c != nil {
 			name = c.CommandPath()
@@ -95,6 +109,32 @@ func printError(f *cmdutil.Factory, root *cobra.Command, err error, code int) {
 	default:
 		fmt.Fprintf(w, "Error: %v\n", err)
 	}
+}
+
+// markRunStart wraps the RunE (or Run) of every command of the tree so
+// that Run can tell an error of cobra's own checks, found before any
+// command started, from one of the run.
+func markRunStart(root *cobra.Command) *bool {
+	started := new(bool)
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if run := c.RunE; run != nil {
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				*started = true
+				return run(cmd, args)
+			}
+		} else if run := c.Run; run != nil {
+			c.Run = func(cmd *cobra.Command, args []string) {
+				*started = true
+				run(cmd, args)
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	return started
 }
 
 // NewCmdRoot builds the command tree.
@@ -111,13 +151,15 @@ accounts and DynamoDB-compatible endpoints.
   diff      compare a master table with slave tables; optionally repair
 
 Logs go to standard output; the live status goes to standard error.
+Every flag can also be set in the environment as DDBSYNC_<FLAG>, e.g.
+DDBSYNC_MAX_RETRIES=20 for --max-retries 20 (see docs/cli.md).
 
 Exit status:
-  0  success (diff: tables in sync, or every difference repaired)
-  1  diff found differences that remain
-  2  invalid usage or configuration; nothing was read or written
-  3  runtime failure
-  130 interrupted before the work was done (progress is checkpointed)`,
+  0    success (diff: tables in sync, or every difference repaired)
+  1    diff found differences that remain
+  2    invalid usage or configuration; nothing was read or written
+  3    runtime failure
+  130  interrupted before the work was done (progress is checkpointed)`,
 		Example: `  # Copy a table to another region, then keep applying its stream
   ddbsync sync --input-table orders --input-region us-east-1 \
                --output-table orders --output-region eu-west-1
@@ -134,30 +176,40 @@ Exit status:
 			if err := applyEnv(cmd); err != nil {
 				return err
 			}
-			return checkGlobals(f)
+			if err := checkGlobals(cmd, f); err != nil {
+				return err
+			}
+			return startMetrics(cmd, f)
 		},
 	}
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		// invalid argument "x" for "--max-retries" flag: strconv.ParseInt:
+		// parsing "x": invalid syntax → ... flag: not a number
+		msg := err.Error()
+		if i := strings.Index(msg, "\" flag: "); i >= 0 && strings.Contains(msg, "strconv.") {
+			return cmdutil.FlagErrorf("%s\" flag: %s", msg[:i], cleanSetError(err, "", ""))
+		}
+		return &cmdutil.FlagError{Err: err}
+	})
 
 	g := &f.Globals
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&g.EndpointURL, "endpoint-url", g.EndpointURL, "endpoint URL for every table that names none (DynamoDB Local, Alternator)")
-	pf.StringVar(&g.LogFormat, "log-format", g.LogFormat, "log format: "+strings.Join(logging.Formats, " or "))
-	pf.StringVar(&g.LogLevel, "log-level", g.LogLevel, "log level: "+strings.Join(logging.Levels, ", "))
+	cmdutil.StringEnumFlag(cmd, pf, &g.LogFormat, "log-format", g.LogFormat, logging.Formats, "log format")
+	cmdutil.StringEnumFlag(cmd, pf, &g.LogLevel, "log-level", g.LogLevel, logging.Levels, "log level")
 	pf.IntVar(&g.MaxRetries, "max-retries", g.MaxRetries, "retries of a failed request (throttling, 5xx, connection errors) before it counts as failed")
 	pf.Var(cmdutil.MillisDuration{D: &g.RetryDelayBase}, "retry-delay-base", "backoff base between retries (attempt n waits up to base·2ⁿ; a plain number means milliseconds)")
 	pf.StringVar(&g.StateDir, "state-dir", g.StateDir, "directory for checkpoints")
 	pf.BoolVar(&g.NoStatus, "no-status", false, "do not show the live status on standard error")
 	pf.DurationVar(&g.ProgressInterval, "progress-interval", g.ProgressInterval, "how often to log a progress block (0: never)")
 	pf.StringVar(&g.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT")
-	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions(logging.Formats, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions(logging.Levels, cobra.ShellCompDirectiveNoFileComp))
 
 	cmd.AddCommand(
 		backfillcmd.NewCmdBackfill(f, nil),
 		streamcmd.NewCmdStream(f, nil),
 		synccmd.NewCmdSync(f, nil),
 		diffcmd.NewCmdDiff(f, nil),
+		iampolicycmd.NewCmdIAMPolicy(f, nil),
 		versioncmd.NewCmdVersion(f),
 	)
 	cmd.CompletionOptions.HiddenDefaultCmd = false
@@ -165,42 +217,113 @@ Exit status:
 }
 
 // applyEnv fills every flag not given on the command line from its
-// DDBSYNC_* environment variable (--max-wcu ← DDBSYNC_MAX_WCU).
+// DDBSYNC_* environment variable (--max-wcu ← DDBSYNC_MAX_WCU). A flag
+// filled so counts as given (Changed), and remembers its variable for
+// messages (cmdutil.FlagSource).
 func applyEnv(cmd *cobra.Command) error {
 	v := viper.New()
 	v.SetEnvPrefix("DDBSYNC")
 	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
 	v.AutomaticEnv()
-	var firstErr error
-	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
-		if fl.Changed || firstErr != nil {
-			return
-		}
-		if !v.IsSet(fl.Name) {
-			return
-		}
-		val := v.GetString(fl.Name)
-		if err := fl.Value.Set(val); err != nil {
-			firstErr = cmdutil.FlagErrorf("environment variable DDBSYNC_%s=%q is not a valid value for --%s: %v",
-				strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_")), val, fl.Name, err)
+	fs := cmd.Flags()
+	var names []string
+	fs.VisitAll(func(fl *pflag.Flag) {
+		if !fl.Changed && fl.Name != "help" && fl.Name != "version" && v.IsSet(fl.Name) {
+			names = append(names, fl.Name)
 		}
 	})
-	return firstErr
+	for _, name := range names {
+		env := "DDBSYNC_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		val := v.GetString(name)
+		if err := fs.Set(name, val); err != nil {
+			shown := fmt.Sprintf("=%q", val)
+			if sensitiveFlag(name) {
+				shown = "" // never repeat a token or secret
+			}
+			return cmdutil.FlagErrorf("environment variable %s%s is not a valid value for --%s: %s", env, shown, name, cleanSetError(err, val, name))
+		}
+		_ = fs.SetAnnotation(name, cmdutil.EnvAnnotation, []string{env})
+	}
+	return nil
 }
 
-func checkGlobals(f *cmdutil.Factory) error {
+// sensitiveFlag reports whether a flag's value must never be repeated in
+// a message (MFA codes, tokens, secrets).
+func sensitiveFlag(name string) bool {
+	for _, s := range []string{"token", "secret", "password"} {
+		if strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanSetError shortens strconv's wording ("strconv.ParseInt: parsing
+// \"x\": invalid syntax") to what is wrong.
+func cleanSetError(err error, val, name string) string {
+	msg := err.Error()
+	// pflag says: invalid argument "x" for "--name" flag: <reason>.
+	if i := strings.Index(msg, "\" flag: "); i >= 0 && strings.HasPrefix(msg, "invalid argument ") {
+		msg = msg[i+len("\" flag: "):]
+	}
+	switch {
+	case strings.Contains(msg, "strconv.ParseBool"):
+		msg = "not true or false"
+	case strings.Contains(msg, "out of range"):
+		msg = "out of range"
+	case strings.Contains(msg, "strconv."):
+		msg = "not a number"
+	}
+	if sensitiveFlag(name) && val != "" {
+		msg = strings.ReplaceAll(msg, val, "…")
+	}
+	return msg
+}
+
+func checkGlobals(cmd *cobra.Command, f *cmdutil.Factory) error {
 	g := f.Globals
+	src := func(name string) string {
+		if fl := cmd.Flags().Lookup(name); fl != nil {
+			return cmdutil.FlagSource(fl)
+		}
+		return "--" + name
+	}
 	if g.MaxRetries < 0 {
-		return cmdutil.FlagErrorf("--max-retries is %d; allowed: 0 or more", g.MaxRetries)
+		return cmdutil.FlagErrorf("%s is %d; allowed: 0 or more", src("max-retries"), g.MaxRetries)
 	}
 	if g.RetryDelayBase <= 0 {
-		return cmdutil.FlagErrorf("--retry-delay-base is %s; allowed: a positive duration such as 50ms", g.RetryDelayBase)
+		return cmdutil.FlagErrorf("%s is %s; allowed: a positive duration such as 50ms (a plain number means milliseconds)", src("retry-delay-base"), g.RetryDelayBase)
 	}
 	if g.ProgressInterval < 0 {
-		return cmdutil.FlagErrorf("--progress-interval is %s; allowed: 0 (never) or a positive duration such as 20m", g.ProgressInterval)
+		return cmdutil.FlagErrorf("%s is %s; allowed: 0 (never) or a positive duration such as 20m", src("progress-interval"), g.ProgressInterval)
 	}
 	if _, err := f.Logger(); err != nil {
 		return err
 	}
+	return nil
+}
+
+// startMetrics serves --metrics-addr for the commands that copy or compare
+// tables, until the command returns. A bad or busy address is a usage
+// error: nothing has been read or written yet.
+func startMetrics(cmd *cobra.Command, f *cmdutil.Factory) error {
+	if f.Globals.MetricsAddr == "" {
+		return nil
+	}
+	switch cmd.Name() {
+	case "backfill", "stream", "sync", "diff":
+	default:
+		return nil
+	}
+	srv, err := metrics.Listen(f.Globals.MetricsAddr)
+	if err != nil {
+		return cmdutil.FlagErrorf("%v", err)
+	}
+	f.RunObservers = append(f.RunObservers, srv.Observe)
+	ctx := cmd.Context()
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
 	return nil
 }

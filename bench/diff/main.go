@@ -1,0 +1,383 @@
+// Command diff benchmarks `ddbsync diff` against DynamoDB Local (issue 5,
+// "Performance"): a master of -items items and a slave with 1% missing,
+// 1% differing and 1% extra items. It measures a dry run with --parallel
+// 1 and 8 and a repair run (wall time, CPU time, peak RSS of the ddbsync
+// process) beside a ceiling loop written directly on the SDK (parallel
+// Scan + BatchGetItem, no comparison) run as a subprocess the same way.
+//
+//	go run ./bench/diff                  # 100,000 items, starts DynamoDB Local
+//	go run ./bench/diff -items 20000 -small 0
+//	go run ./bench/diff -endpoint http://127.0.0.1:8000
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ddbsync/ddbsync/internal/benchutil"
+	"github.com/ddbsync/ddbsync/internal/ddblocal"
+	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/plan"
+)
+
+const region = "us-east-1"
+
+func main() {
+	items := flag.Int("items", 100000, "items in the master table")
+	small := flag.Int("small", 20000, "also run a dry run on a table of this many items, to compare peak RSS (0: skip)")
+	endpoint := flag.String("endpoint", "", "DynamoDB endpoint (default: start DynamoDB Local)")
+	reps := flag.Int("reps", 2, "runs of each dry run and ceiling; the fastest counts")
+	// Ceiling child mode.
+	ceiling := flag.Bool("ceiling", false, "internal: run the SDK ceiling loop")
+	master := flag.String("master", "", "internal: master table")
+	slave := flag.String("slave", "", "internal: slave table")
+	parallel := flag.Int("parallel", 1, "internal: scan segments")
+	flag.Parse()
+	if *ceiling {
+		if err := runCeiling(*endpoint, *master, *slave, *parallel); err != nil {
+			fmt.Fprintln(os.Stderr, "ceiling:", err)
+			os.Exit(3)
+		}
+		return
+	}
+	if err := bench(*items, *small, *endpoint, *reps); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// item is the master's item i: ~250 bytes of varied attributes.
+func item(i int) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		"pk":    &types.AttributeValueMemberS{Value: fmt.Sprintf("customer-%08d", i)},
+		"n":     &types.AttributeValueMemberN{Value: strconv.Itoa(i)},
+		"big":   &types.AttributeValueMemberN{Value: fmt.Sprintf("100366514278942%05d", i%100000)},
+		"price": &types.AttributeValueMemberN{Value: fmt.Sprintf("%d.%02d", i%1000, i%100)},
+		"name":  &types.AttributeValueMemberS{Value: fmt.Sprintf("Customer number %d of the benchmark", i)},
+		"tags":  &types.AttributeValueMemberSS{Value: []string{"alpha", "beta", fmt.Sprintf("t%d", i%7)}},
+		"ok":    &types.AttributeValueMemberBOOL{Value: i%2 == 0},
+		"addr": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+			"city": &types.AttributeValueMemberS{Value: "Springfield"},
+			"zip":  &types.AttributeValueMemberN{Value: strconv.Itoa(10000 + i%9000)},
+			"tags": &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberS{Value: "home"}}},
+		}},
+	}
+}
+
+// The slave: every item of the master except i%100 == 0 (missing); items
+// with i%100 == 1 differ; one extra item per 100.
+type layout struct{ missing, differing, extra int }
+
+func slaveItems(n int) ([]func() map[string]types.AttributeValue, layout) {
+	var gens []func() map[string]types.AttributeValue
+	var l layout
+	for i := range n {
+		switch i % 100 {
+		case 0:
+			l.missing++
+			continue
+		case 1:
+			l.differing++
+			gens = append(gens, func() map[string]types.AttributeValue {
+				it := item(i)
+				it["name"] = &types.AttributeValueMemberS{Value: "changed on the slave"}
+				return it
+			})
+			continue
+		case 2:
+			l.extra++
+			gens = append(gens, func() map[string]types.AttributeValue {
+				it := item(i)
+				it["pk"] = &types.AttributeValueMemberS{Value: fmt.Sprintf("extra-%08d", i)}
+				return it
+			})
+		}
+		gens = append(gens, func() map[string]types.AttributeValue { return item(i) })
+	}
+	return gens, l
+}
+
+type pair struct {
+	master, slave string
+	n             int
+	l             layout
+}
+
+func setup(ctx context.Context, c *dynamodb.Client, n int, tag string) (pair, error) {
+	p := pair{master: fmt.Sprintf("bench-diff-%s-master-%d", tag, time.Now().Unix()), slave: fmt.Sprintf("bench-diff-%s-slave-%d", tag, time.Now().Unix()), n: n}
+	for _, t := range []string{p.master, p.slave} {
+		_, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
+			TableName:            aws.String(t),
+			BillingMode:          types.BillingModePayPerRequest,
+			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
+			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
+		})
+		if err != nil {
+			return p, err
+		}
+	}
+	start := time.Now()
+	if err := benchutil.Load(ctx, c, p.master, n, 16, item); err != nil {
+		return p, err
+	}
+	gens, l := slaveItems(n)
+	p.l = l
+	if err := benchutil.Load(ctx, c, p.slave, len(gens), 16, func(i int) map[string]types.AttributeValue { return gens[i]() }); err != nil {
+		return p, err
+	}
+	fmt.Fprintf(os.Stderr, "loaded %d + %d items in %s\n", n, len(gens), time.Since(start).Round(time.Second))
+	return p, nil
+}
+
+type row struct {
+	name   string
+	items  int
+	m      benchutil.Measurement
+	result string
+}
+
+func bench(n, small int, endpoint string, reps int) error {
+	ctx := context.Background()
+	if endpoint == "" {
+		srv, err := ddblocal.Start(ctx)
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		endpoint = srv.Endpoint
+	}
+	os.Setenv("AWS_ACCESS_KEY_ID", "local")
+	os.Setenv("AWS_SECRET_ACCESS_KEY", "local")
+	os.Setenv("AWS_REGION", region)
+	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	os.Unsetenv("AWS_PROFILE")
+	dir, err := os.MkdirTemp("", "bench-diff")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "ddbsync")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/ddbsync").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	cl, err := creds.New(creds.Options{EndpointURL: endpoint}).For(ctx, plan.Table{Region: region})
+	if err != nil {
+		return err
+	}
+	p, err := setup(ctx, cl.DynamoDB, n, "big")
+	if err != nil {
+		return err
+	}
+	var rows []row
+	// measure runs cmd reps times (a fresh exec.Cmd each time) and keeps
+	// the fastest run: DynamoDB Local shares the machine and its JIT warms
+	// up, so single runs are noisy.
+	measure := func(name string, items int, mk func() *exec.Cmd, check func(stdout []byte, code int) error) error {
+		var best *row
+		for range reps {
+			cmd := mk()
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			m, err := benchutil.Measure(cmd)
+			if err != nil && m.ExitCode != 1 {
+				return fmt.Errorf("%s: %v\n%s", name, err, errb.String())
+			}
+			if err := check(out.Bytes(), m.ExitCode); err != nil {
+				return fmt.Errorf("%s: %v\nstdout: %s\nstderr: %s", name, err, out.String(), errb.String())
+			}
+			fmt.Fprintf(os.Stderr, "%-40s %6.1fs  CPU %5.1fs  RSS %4.0f MB\n", name, m.Wall.Seconds(), m.CPU().Seconds(), m.MaxRSSMB())
+			if best == nil || m.Wall < best.m.Wall {
+				best = &row{name: name, items: items, m: m, result: strings.TrimSpace(out.String())}
+			}
+		}
+		rows = append(rows, *best)
+		return nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	ceilingCmd := func(p pair, par int) func() *exec.Cmd {
+		return func() *exec.Cmd {
+			return exec.Command(self, "-ceiling", "-endpoint", endpoint, "-master", p.master, "-slave", p.slave, "-parallel", strconv.Itoa(par))
+		}
+	}
+	diffCmd := func(p pair, par int, extra ...string) func() *exec.Cmd {
+		args := append([]string{"diff", "--endpoint-url", endpoint, "--no-status", "--output", "json",
+			"-m", region + ":" + p.master, "-s", region + ":" + p.slave, "--parallel", strconv.Itoa(par)}, extra...)
+		return func() *exec.Cmd { return exec.Command(bin, args...) }
+	}
+	wantCeiling := func(p pair) func([]byte, int) error {
+		return func(out []byte, code int) error {
+			var r struct{ Scanned, Found int }
+			if err := json.Unmarshal(out, &r); err != nil {
+				return err
+			}
+			if code != 0 || r.Scanned != p.n || r.Found != p.n-p.l.missing {
+				return fmt.Errorf("ceiling read %d, found %d (exit %d); want %d and %d", r.Scanned, r.Found, code, p.n, p.n-p.l.missing)
+			}
+			return nil
+		}
+	}
+	wantDiff := func(p pair, wantCode int, want map[string]int) func([]byte, int) error {
+		return func(out []byte, code int) error {
+			var r struct{ Slaves []map[string]any }
+			if err := json.Unmarshal(out, &r); err != nil {
+				return err
+			}
+			if code != wantCode || len(r.Slaves) != 1 {
+				return fmt.Errorf("exit %d, want %d", code, wantCode)
+			}
+			for k, v := range want {
+				if got, _ := r.Slaves[0][k].(float64); int(got) != v {
+					return fmt.Errorf("%s = %v, want %d", k, r.Slaves[0][k], v)
+				}
+			}
+			return nil
+		}
+	}
+	// Warm DynamoDB Local up (JIT, caches) before measuring anything.
+	warm := reps
+	reps = 1
+	if err := measure("warm-up (not measured)", n, ceilingCmd(p, 8), wantCeiling(p)); err != nil {
+		return err
+	}
+	rows = rows[:0]
+	reps = warm
+	dry := map[string]int{"scanned": p.n, "missing": p.l.missing, "differing": p.l.differing, "matching": p.n - p.l.missing - p.l.differing}
+	for _, par := range []int{1, 8} {
+		if err := measure(fmt.Sprintf("ceiling --parallel %d", par), n, ceilingCmd(p, par), wantCeiling(p)); err != nil {
+			return err
+		}
+		if err := measure(fmt.Sprintf("diff dry run --parallel %d", par), n, diffCmd(p, par), wantDiff(p, 1, dry)); err != nil {
+			return err
+		}
+	}
+	if small > 0 {
+		sp, err := setup(ctx, cl.DynamoDB, small, "small")
+		if err != nil {
+			return err
+		}
+		sdry := map[string]int{"scanned": sp.n, "missing": sp.l.missing, "differing": sp.l.differing}
+		if err := measure(fmt.Sprintf("diff dry run --parallel 8 (%d items)", small), small, diffCmd(sp, 8), wantDiff(sp, 1, sdry)); err != nil {
+			return err
+		}
+	}
+	reps = 1 // a repair changes the slave: it runs once
+	repair := map[string]int{"scanned": p.n, "missing": p.l.missing, "differing": p.l.differing, "extra": p.l.extra,
+		"written": p.l.missing + p.l.differing, "deleted": p.l.extra, "skipped": 0, "errors": 0}
+	if err := measure("diff repair --parallel 8", n, diffCmd(p, 8, "--write-missing", "--write-differing", "--delete-extra"), wantDiff(p, 0, repair)); err != nil {
+		return err
+	}
+	after := map[string]int{"scanned": p.n, "matching": p.n, "missing": 0, "differing": 0, "extra": 0}
+	if err := measure("diff after repair -p 8", n, diffCmd(p, 8, "--scan-for-extra"), wantDiff(p, 0, after)); err != nil {
+		return err
+	}
+
+	ceil := map[string]benchutil.Measurement{}
+	for _, r := range rows {
+		if strings.HasPrefix(r.name, "ceiling") {
+			ceil[r.name[len(r.name)-1:]] = r.m
+		}
+	}
+	var table [][]string
+	for _, r := range rows {
+		ips := float64(r.items) / r.m.Wall.Seconds()
+		cpuPer := float64(r.m.CPU().Microseconds()) / float64(r.items)
+		vs, cpuVs := "", ""
+		if c, ok := ceil[r.name[len(r.name)-1:]]; ok && strings.HasPrefix(r.name, "diff dry run --parallel") {
+			vs = fmt.Sprintf("%.2f×", ips/(float64(n)/c.Wall.Seconds()))
+			cpuVs = fmt.Sprintf("%.2f×", cpuPer/(float64(c.CPU().Microseconds())/float64(n)))
+		}
+		table = append(table, []string{r.name, strconv.Itoa(r.items), fmt.Sprintf("%.1f", r.m.Wall.Seconds()), fmt.Sprintf("%.0f", ips), vs,
+			fmt.Sprintf("%.1f", r.m.CPU().Seconds()), fmt.Sprintf("%.1f", cpuPer), cpuVs, fmt.Sprintf("%.0f", r.m.MaxRSSMB())})
+	}
+	fmt.Printf("diff benchmark: %d master items (slave: %d missing, %d differing, %d extra), DynamoDB Local at %s; %s, %d CPUs, %s\n\n",
+		n, p.l.missing, p.l.differing, p.l.extra, endpoint, runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"))
+	benchutil.Table(os.Stdout, []string{"run", "items", "wall s", "items/s", "vs ceiling", "CPU s", "CPU µs/item", "CPU vs ceiling", "peak RSS MB"}, table)
+	return nil
+}
+
+// runCeiling scans the master (parallel segments) and looks every page
+// up in the slave with BatchGetItem (50 keys), without comparing: the
+// fastest a diff could go. It uses the checker count diff uses.
+func runCeiling(endpoint, master, slave string, parallel int) error {
+	ctx := context.Background()
+	cl, err := creds.New(creds.Options{EndpointURL: endpoint}).For(ctx, plan.Table{Region: region})
+	if err != nil {
+		return err
+	}
+	c := cl.DynamoDB
+	checkers := min(max(8, 4*parallel), 64)
+	keys := make(chan []map[string]types.AttributeValue, 2*checkers)
+	var scanned, found atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	var scanners sync.WaitGroup
+	for seg := range parallel {
+		scanners.Add(1)
+		g.Go(func() error {
+			defer scanners.Done()
+			in := &dynamodb.ScanInput{TableName: aws.String(master)}
+			if parallel > 1 {
+				in.Segment, in.TotalSegments = aws.Int32(int32(seg)), aws.Int32(int32(parallel))
+			}
+			pg := dynamodb.NewScanPaginator(c, in)
+			for pg.HasMorePages() {
+				out, err := pg.NextPage(gctx)
+				if err != nil {
+					return err
+				}
+				scanned.Add(int64(len(out.Items)))
+				for i := 0; i < len(out.Items); i += 50 {
+					var ks []map[string]types.AttributeValue
+					for _, it := range out.Items[i:min(i+50, len(out.Items))] {
+						ks = append(ks, map[string]types.AttributeValue{"pk": it["pk"]})
+					}
+					select {
+					case keys <- ks:
+					case <-gctx.Done():
+						return gctx.Err()
+					}
+				}
+			}
+			return nil
+		})
+	}
+	go func() { scanners.Wait(); close(keys) }()
+	for range checkers {
+		g.Go(func() error {
+			for ks := range keys {
+				for len(ks) > 0 {
+					out, err := c.BatchGetItem(gctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{slave: {Keys: ks}}})
+					if err != nil {
+						return err
+					}
+					found.Add(int64(len(out.Responses[slave])))
+					ks = out.UnprocessedKeys[slave].Keys
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(map[string]int64{"scanned": scanned.Load(), "found": found.Load()})
+}

@@ -1,0 +1,494 @@
+package backfill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ddbsync/ddbsync/internal/ddb"
+	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/creds"
+)
+
+// run is the state of one Run.
+type run struct {
+	cfg Config
+	log *zap.Logger
+	st  *stats.Entry
+
+	read, written, failed, skipped atomic.Int64
+	rcu, wcu                       stats.Float
+
+	total     int
+	ttlAttr   string
+	now       func() time.Time
+	writer    *ddb.Writer
+	rlim      *ddb.Limiter
+	scanLimit int32
+	backoff   creds.Backoff
+	jobs      chan *batch
+}
+
+// segment is the progress of one scan segment.
+type segment struct {
+	n   int
+	sem chan struct{} // one token per page read and not yet checkpointable
+
+	mu      sync.Mutex
+	pending []*page // pages in scan order, not yet checkpointable
+	ckpt    SegmentCheckpoint
+	version int64
+	lastRCU float64 // consumed by the previous page (read budget estimate)
+
+	flushMu sync.Mutex
+	saved   int64 // version last written to the store
+}
+
+// page is one Scan page on its way to the output table.
+type page struct {
+	seg       *segment
+	key       Key  // LastEvaluatedKey of the page
+	final     bool // the segment's last page
+	items     int64
+	skipped   int64
+	remaining atomic.Int32 // batches not yet written
+	done      bool         // every batch written (under seg.mu)
+}
+
+// batch is up to 25 puts of one page.
+type batch struct {
+	p    *page
+	reqs []types.WriteRequest
+}
+
+func (r *run) run(ctx context.Context) (Result, error) {
+	cfg := r.cfg
+	var res Result
+	if cfg.Source == nil || cfg.Dest == nil {
+		return res, errors.New("backfill: Config.Source and Config.Dest are required")
+	}
+	in, err := ddb.DescribeTable(ctx, cfg.Source, cfg.InputTable, "")
+	if err != nil {
+		return res, err
+	}
+	out, err := ddb.DescribeTable(ctx, cfg.Dest, cfg.OutputTable, createHint)
+	var nf *ddb.NotFoundError
+	create := errors.As(err, &nf) && cfg.CreateOutputTable
+	if err != nil && !create {
+		return res, err
+	}
+	total, segs, err := plan0(ctx, cfg, in.TableSizeBytes)
+	if err != nil {
+		return res, err
+	}
+	r.total = total
+	res.TotalSegments, res.Segments = total, segs
+	r.st.ApproxItems.Store(aws.ToInt64(in.ItemCount))
+	r.st.ApproxBytes.Store(aws.ToInt64(in.TableSizeBytes))
+	if err := r.setupTTL(ctx); err != nil {
+		return res, err
+	}
+	if create {
+		r.log.Info(fmt.Sprintf("Output table %s does not exist: creating it like %s and waiting until it is ACTIVE", cfg.OutputTable, cfg.InputTable))
+		if out, err = createOutputTable(ctx, cfg.Dest, cfg.OutputTable, in); err != nil {
+			return res, err
+		}
+		r.log.Info(fmt.Sprintf("Output table %s created", cfg.OutputTable))
+	}
+	if err := checkKeys(cfg, in, out); err != nil {
+		return res, err
+	}
+
+	// Checkpoints.
+	var todo []*segment
+	done := 0
+	for _, n := range segs {
+		s := &segment{n: n, ckpt: SegmentCheckpoint{Segment: n, TotalSegments: total}}
+		c, ok, err := LoadSegment(ctx, cfg.Store, cfg.StateKey, n)
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			if c.TotalSegments != total {
+				return res, fmt.Errorf("checkpoint of segment %d says total_segments %d but the backfill checkpoint says %d: remove the state directory (--state-dir) to start over", n, c.TotalSegments, total)
+			}
+			s.ckpt = *c
+			if c.Done {
+				done++
+				continue
+			}
+			if c.LastKey != nil {
+				res.Resumed = true
+			}
+		}
+		todo = append(todo, s)
+	}
+	if done > 0 {
+		res.Resumed = true
+	}
+	if len(todo) == 0 {
+		res.AlreadyDone = true
+		r.log.Info(fmt.Sprintf("Backfill already complete: the checkpoints say segments %s of %d were all copied; nothing to do (remove the state directory, --state-dir, to copy again)",
+			segmentsString(segs, total), total))
+		return res, nil
+	}
+	if err := cfg.Store.Put(ctx, metaKey(cfg.StateKey), Meta{
+		TotalSegments: total, Segments: cfg.Segments,
+		InputTable: cfg.InputTable, OutputTable: cfg.OutputTable, Started: time.Now().UTC(),
+	}); err != nil {
+		return res, err
+	}
+
+	// Capacity budgets and the writer.
+	r.rlim = ddb.NewLimiter(cfg.MaxRCU)
+	r.backoff = cfg.Backoff
+	if r.backoff.Base <= 0 {
+		r.backoff.Base = 50 * time.Millisecond
+	}
+	if r.backoff.Max <= 0 {
+		r.backoff.Max = 10 * time.Second
+	}
+	r.writer = &ddb.Writer{Client: cfg.Dest, Table: cfg.OutputTable, Limiter: ddb.NewLimiter(cfg.MaxWCU), Stats: r.st, Backoff: cfg.Backoff}
+	parallel := cfg.Parallel
+	if parallel <= 0 {
+		parallel = DefaultParallel
+	}
+	parallel = min(parallel, len(todo))
+	perSeg := cfg.WritersPerSegment
+	if perSeg <= 0 {
+		perSeg = DefaultWritersPerSegment
+	}
+	pages := cfg.PagesInFlight
+	if pages <= 0 {
+		pages = DefaultPagesInFlight
+	}
+	if cfg.MaxRCU > 0 {
+		// Keep one page near one second of each segment's share of the
+		// budget, so the budget is spent smoothly: an eventually
+		// consistent read costs half a unit per 4 KB.
+		avg := 1024.0
+		if items, size := aws.ToInt64(in.ItemCount), aws.ToInt64(in.TableSizeBytes); items > 0 && size > 0 {
+			avg = float64(size) / float64(items)
+		}
+		if per := cfg.MaxRCU * 8192 / avg / float64(parallel); per < 10000 {
+			r.scanLimit = int32(max(10, per))
+		}
+	}
+	if cfg.PageSize > 0 && (r.scanLimit == 0 || cfg.PageSize < r.scanLimit) {
+		r.scanLimit = cfg.PageSize
+	}
+	nWriters := parallel * perSeg
+	r.jobs = make(chan *batch, nWriters*2)
+	r.st.BufferCap.Store(int64(cap(r.jobs)))
+	r.now = cfg.Now
+	if r.now == nil {
+		r.now = time.Now
+	}
+	startWCU := r.st.ConsumedWCU.Load()
+
+	msg := fmt.Sprintf("Backfill started: segments %s of %d (%d at a time, %d writers)", segmentsString(segs, total), total, parallel, nWriters)
+	if res.Resumed {
+		msg += fmt.Sprintf("; resuming from checkpoints: %d segments already done, %d to go", done, len(todo))
+	}
+	r.log.Info(msg, zap.Int64("approx_items", aws.ToInt64(in.ItemCount)), zap.Int64("approx_bytes", aws.ToInt64(in.TableSizeBytes)))
+
+	g, gctx := errgroup.WithContext(ctx)
+	for range nWriters {
+		g.Go(func() error { return r.writeLoop(gctx) })
+	}
+	g.Go(func() error {
+		defer close(r.jobs)
+		sg, sctx := errgroup.WithContext(gctx)
+		sg.SetLimit(parallel)
+		for _, s := range todo {
+			s.sem = make(chan struct{}, pages)
+			if sctx.Err() != nil {
+				break
+			}
+			sg.Go(func() error { return r.scanSegment(sctx, s) })
+		}
+		return sg.Wait()
+	})
+	err = g.Wait()
+	r.wcu.Add(r.st.ConsumedWCU.Load() - startWCU)
+	r.st.BufferLen.Store(0)
+
+	// Save what was fully written, whatever stopped the run.
+	fctx := context.WithoutCancel(ctx)
+	for _, s := range todo {
+		if ferr := r.flush(fctx, s); ferr != nil && err == nil {
+			err = ferr
+		}
+	}
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		err = ctx.Err()
+	}
+	return res, err
+}
+
+func (r *run) setupTTL(ctx context.Context) error {
+	if !r.cfg.SkipExpired {
+		return nil
+	}
+	out, err := r.cfg.Source.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(r.cfg.InputTable)})
+	if err != nil {
+		return &ddb.TableError{Table: r.cfg.InputTable, Op: "DescribeTimeToLive", Err: err}
+	}
+	d := out.TimeToLiveDescription
+	if d == nil || d.AttributeName == nil || (d.TimeToLiveStatus != types.TimeToLiveStatusEnabled && d.TimeToLiveStatus != types.TimeToLiveStatusEnabling) {
+		r.log.Warn(fmt.Sprintf("--skip-expired: time to live is not enabled on %s; every item is copied", r.cfg.InputTable))
+		return nil
+	}
+	r.ttlAttr = *d.AttributeName
+	r.log.Info(fmt.Sprintf("Skipping items whose time to live (attribute %s) lies in the past", r.ttlAttr))
+	return nil
+}
+
+// expired reports whether item's TTL attribute is a number of epoch
+// seconds before now. Items without it (or with another type) are kept.
+func (r *run) expired(item map[string]types.AttributeValue, now int64) bool {
+	v, ok := item[r.ttlAttr].(*types.AttributeValueMemberN)
+	if !ok {
+		return false
+	}
+	f, err := strconv.ParseFloat(v.Value, 64)
+	return err == nil && f < float64(now)
+}
+
+func (r *run) scanSegment(ctx context.Context, s *segment) error {
+	start, err := s.ckpt.LastKey.Decode()
+	if err != nil {
+		return fmt.Errorf("checkpoint of segment %d is damaged (%v): remove the state directory (--state-dir) to start over", s.n, err)
+	}
+	if start != nil {
+		r.log.Debug(fmt.Sprintf("Segment %d resumes after %d items", s.n, s.ckpt.ItemsWritten))
+	}
+	in := &dynamodb.ScanInput{
+		TableName:              aws.String(r.cfg.InputTable),
+		Segment:                aws.Int32(int32(s.n)),
+		TotalSegments:          aws.Int32(int32(r.total)),
+		ExclusiveStartKey:      start,
+		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+	}
+	if r.scanLimit > 0 {
+		in.Limit = aws.Int32(r.scanLimit)
+	}
+	for {
+		select {
+		case s.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		out, err := r.scanPage(ctx, s, in)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		p := &page{seg: s, final: len(out.LastEvaluatedKey) == 0}
+		if !p.final {
+			if p.key, err = EncodeKey(out.LastEvaluatedKey); err != nil {
+				return &ddb.TableError{Table: r.cfg.InputTable, Op: "Scan", Err: err}
+			}
+		}
+		n := int64(len(out.Items))
+		r.read.Add(n)
+		r.st.ItemsRead.Add(n)
+		reqs := make([]types.WriteRequest, 0, len(out.Items))
+		now := int64(0)
+		if r.ttlAttr != "" {
+			now = r.now().Unix()
+		}
+		for _, it := range out.Items {
+			if r.ttlAttr != "" && r.expired(it, now) {
+				p.skipped++
+				continue
+			}
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
+		}
+		if p.skipped > 0 {
+			r.skipped.Add(p.skipped)
+			r.st.ItemsSkipped.Add(p.skipped)
+		}
+		p.items = int64(len(reqs))
+		nb := (len(reqs) + ddb.MaxBatchWrite - 1) / ddb.MaxBatchWrite
+		p.remaining.Store(int32(nb))
+		s.mu.Lock()
+		s.pending = append(s.pending, p)
+		s.mu.Unlock()
+		if nb == 0 {
+			if err := r.pageDone(ctx, p); err != nil {
+				return err
+			}
+		}
+		for i := 0; i < len(reqs); i += ddb.MaxBatchWrite {
+			b := &batch{p: p, reqs: reqs[i:min(i+ddb.MaxBatchWrite, len(reqs))]}
+			select {
+			case r.jobs <- b:
+				r.st.BufferLen.Store(int64(len(r.jobs)))
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		if p.final {
+			return nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// scanPage reads one page, within the read budget. Throttling is retried
+// for as long as it lasts; other retryable errors a few rounds (beyond the
+// SDK's own retries); anything else stops the run.
+func (r *run) scanPage(ctx context.Context, s *segment, in *dynamodb.ScanInput) (*dynamodb.ScanOutput, error) {
+	est := s.lastRCU
+	if err := r.rlim.Wait(ctx, est); err != nil {
+		return nil, err
+	}
+	attempt, errRounds := 0, 0
+	for {
+		out, err := r.cfg.Source.Scan(ctx, in)
+		if err == nil {
+			consumed := 0.0
+			if out.ConsumedCapacity != nil {
+				consumed = aws.ToFloat64(out.ConsumedCapacity.CapacityUnits)
+			}
+			r.rcu.Add(consumed)
+			r.st.ConsumedRCU.Add(consumed)
+			s.lastRCU = consumed
+			if err := r.rlim.Settle(ctx, len(out.Items), est, consumed); err != nil {
+				return nil, err
+			}
+			return out, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		throttled := ddb.IsThrottle(err)
+		if !throttled {
+			if !ddb.IsRetryable(err) || errRounds >= 5 {
+				return nil, &ddb.TableError{Table: r.cfg.InputTable, Op: "Scan", Err: err}
+			}
+			errRounds++
+		}
+		r.st.Retries.Add(1)
+		if throttled {
+			r.st.Throttles.Add(1)
+		}
+		attempt++
+		if err := ddb.Sleep(ctx, r.backoff.Delay(attempt)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (r *run) writeLoop(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case b, ok := <-r.jobs:
+			if !ok {
+				return nil
+			}
+			r.st.BufferLen.Store(int64(len(r.jobs)))
+			if err := r.write(ctx, b); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (r *run) write(ctx context.Context, b *batch) error {
+	n, err := r.writer.Write(ctx, b.reqs)
+	r.written.Add(int64(n))
+	r.st.ItemsWritten.Add(int64(n))
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil // abandoned: the page is not checkpointed and is read again on resume
+		}
+		failed := int64(len(b.reqs) - n)
+		r.failed.Add(failed)
+		r.st.ItemsFailed.Add(failed)
+		return err
+	}
+	if b.p.remaining.Add(-1) == 0 {
+		return r.pageDone(ctx, b.p)
+	}
+	return nil
+}
+
+// pageDone marks a page written and moves the segment's checkpoint past
+// every page at the head of its queue that is fully written.
+func (r *run) pageDone(ctx context.Context, p *page) error {
+	s := p.seg
+	s.mu.Lock()
+	p.done = true
+	popped := 0
+	finished := false
+	for len(s.pending) > 0 && s.pending[0].done {
+		q := s.pending[0]
+		s.pending[0] = nil
+		s.pending = s.pending[1:]
+		s.ckpt.LastKey = q.key
+		s.ckpt.ItemsWritten += q.items
+		s.ckpt.ItemsSkipped += q.skipped
+		s.ckpt.Pages++
+		if q.final {
+			s.ckpt.Done = true
+			s.ckpt.LastKey = nil
+			finished = true
+		}
+		popped++
+	}
+	if popped > 0 {
+		s.version++
+	}
+	items := s.ckpt.ItemsWritten
+	s.mu.Unlock()
+	for range popped {
+		<-s.sem
+	}
+	if popped == 0 {
+		return nil
+	}
+	if err := r.flush(ctx, s); err != nil {
+		return err
+	}
+	if finished {
+		r.log.Info(fmt.Sprintf("Segment %d of %d complete: %d items written", s.n, r.total, items))
+	}
+	return nil
+}
+
+// flush writes the segment's checkpoint if it moved since the last write.
+func (r *run) flush(ctx context.Context, s *segment) error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	s.mu.Lock()
+	c, v := s.ckpt, s.version
+	s.mu.Unlock()
+	if v == s.saved {
+		return nil
+	}
+	c.Updated = time.Now().UTC()
+	if err := r.cfg.Store.Put(context.WithoutCancel(ctx), segmentKey(r.cfg.StateKey, s.n), c); err != nil {
+		return fmt.Errorf("save the checkpoint of segment %d: %w", s.n, err)
+	}
+	s.saved = v
+	return nil
+}

@@ -1,0 +1,615 @@
+// Package diff compares a master DynamoDB table with one or more slave
+// tables, reports every missing, differing and extra item, and repairs
+// them on request with conditional writes that never overwrite a change
+// made by someone else after the diff read the slave.
+//
+// The walk follows rclone's fs/march: the master is scanned (one or more
+// segments), each page is cut into chunks of at most BatchReadLimit keys,
+// and checkers look every chunk up in each slave with BatchGetItem. Items
+// only in the master are "missing" (sigil +), items in both that differ
+// "differing" (*), items only in a slave "extra" (-, found by a second
+// scan of the slave, only with DeleteExtra or ScanForExtra).
+package diff
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ddbsync/ddbsync/internal/ddb"
+	"github.com/ddbsync/ddbsync/internal/logging"
+	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/plan"
+)
+
+// Limits of the DynamoDB API.
+const (
+	MaxBatchRead          = 100
+	DefaultBatchReadLimit = 50
+)
+
+// Client is the part of the DynamoDB client the diff needs; a
+// *dynamodb.Client satisfies it.
+type Client interface {
+	dynamodb.ScanAPIClient
+	dynamodb.BatchGetItemAPIClient
+	dynamodb.DescribeTableAPIClient
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+}
+
+// Table is one side of the diff.
+type Table struct {
+	Name   string // DynamoDB table name
+	Label  string // "REGION:TABLE", used in logs, reports and JSON output
+	Client Client
+	// Stats receives the counters of a slave (nil: one is created). Not
+	// used for the master.
+	Stats *stats.Entry
+}
+
+// Config is one diff run.
+type Config struct {
+	Master Table
+	Slaves []Table
+
+	// Parallel is the number of scan segments (1 or 0: a serial scan).
+	Parallel int
+	// ScanLimit is the Scan page size (0: DynamoDB's 1 MB pages).
+	ScanLimit int32
+	// BatchReadLimit is the number of keys per BatchGetItem (0: 50; at
+	// most 100).
+	BatchReadLimit int
+	// StartingKey resumes a serial master scan after this key (the
+	// LastEvaluatedKey the log shows). Not allowed with Parallel > 1.
+	StartingKey map[string]types.AttributeValue
+
+	WriteMissing   bool // put master items the slave lacks
+	WriteDiffering bool // overwrite slave items that differ
+	DeleteExtra    bool // scan slaves, delete items the master lacks
+	ScanForExtra   bool // scan slaves for extra items, report only
+
+	// Ignore lists attribute names or globs left out of comparisons (and
+	// never written over on the slave).
+	Ignore []string
+	// VersionAttribute, when set, makes repairs conditional on this
+	// attribute alone, and forbids replacing a newer slave version with an
+	// older master one.
+	VersionAttribute string
+
+	// Checkers is the number of concurrent chunk checkers (0: 4 per scan
+	// segment, at least 8, at most 64).
+	Checkers int
+	// Writers bounds the concurrent conditional repair writes (0: 16).
+	Writers int
+
+	// Verbose logs one line per difference (and per equal item at debug
+	// level), with rclone check's sigils.
+	Verbose bool
+	// Report receives every difference as one JSON object a line.
+	Report io.Writer
+	// ResumeLogEvery is how often the resume key of a serial scan is
+	// logged (0: 10 s; negative: after every page).
+	ResumeLogEvery time.Duration
+	// Backoff between retries of throttled requests and unprocessed keys
+	// (zero: 50 ms base, 10 s cap).
+	Backoff creds.Backoff
+
+	Logger *zap.Logger // nil: no logs
+}
+
+// SlaveResult is the outcome for one slave.
+type SlaveResult struct {
+	Slave       string  `json:"slave"`
+	Scanned     int64   `json:"scanned"`
+	Matching    int64   `json:"matching"`
+	Missing     int64   `json:"missing"`
+	Differing   int64   `json:"differing"`
+	Extra       int64   `json:"extra"`
+	Written     int64   `json:"written"`
+	Deleted     int64   `json:"deleted"`
+	Skipped     int64   `json:"skipped"`
+	Errors      int64   `json:"errors"`
+	ConsumedRCU float64 `json:"-"`
+	ConsumedWCU float64 `json:"-"`
+}
+
+// Remaining is the number of differences found and not repaired.
+func (r SlaveResult) Remaining() int64 {
+	return r.Missing + r.Differing + r.Extra - r.Written - r.Deleted
+}
+
+// Result is the outcome of a run.
+type Result struct {
+	Master   string
+	Slaves   []SlaveResult
+	Duration time.Duration
+}
+
+// Remaining is the number of differences left over all slaves.
+func (r Result) Remaining() int64 {
+	var n int64
+	for _, s := range r.Slaves {
+		n += s.Remaining()
+	}
+	return n
+}
+
+// Differ is a prepared diff: tables described and checked.
+type Differ struct {
+	cfg    Config
+	keys   ddb.KeySchema
+	ignore *Matcher
+	log    *zap.Logger
+	slaves []*slave
+	writes chan struct{}
+
+	reportMu sync.Mutex
+	report   *json.Encoder
+}
+
+type slave struct {
+	Table
+	st  *stats.Entry
+	log *zap.Logger
+}
+
+// Prepare checks the configuration and that every table exists and
+// shares the master's key schema. A missing table is a
+// *ddb.NotFoundError, a key mismatch or bad setting a *plan.Error (both
+// usage errors: nothing was read or written).
+func Prepare(ctx context.Context, cfg Config) (*Differ, error) {
+	if len(cfg.Slaves) == 0 {
+		return nil, &plan.Error{Msg: "no slave table: give at least one --slave"}
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 1
+	}
+	if cfg.BatchReadLimit == 0 {
+		cfg.BatchReadLimit = DefaultBatchReadLimit
+	}
+	if cfg.BatchReadLimit < 1 || cfg.BatchReadLimit > MaxBatchRead {
+		return nil, &plan.Error{Msg: fmt.Sprintf("batch read limit is %d; allowed: 1 to %d", cfg.BatchReadLimit, MaxBatchRead)}
+	}
+	if cfg.ScanLimit < 0 {
+		return nil, &plan.Error{Msg: fmt.Sprintf("scan limit is %d; allowed: 0 (DynamoDB's 1 MB pages) or more", cfg.ScanLimit)}
+	}
+	if cfg.StartingKey != nil && cfg.Parallel > 1 {
+		return nil, &plan.Error{Msg: "a starting key resumes a serial scan; it cannot be combined with --parallel above 1"}
+	}
+	if cfg.Checkers <= 0 {
+		cfg.Checkers = min(max(8, 4*cfg.Parallel), 64)
+	}
+	if cfg.Writers <= 0 {
+		cfg.Writers = 16
+	}
+	if cfg.ResumeLogEvery == 0 {
+		cfg.ResumeLogEvery = 10 * time.Second
+	}
+	if cfg.Backoff.Base <= 0 {
+		cfg.Backoff.Base = 50 * time.Millisecond
+	}
+	if cfg.Backoff.Max <= 0 {
+		cfg.Backoff.Max = 10 * time.Second
+	}
+	ign, err := NewMatcher(cfg.Ignore)
+	if err != nil {
+		return nil, &plan.Error{Msg: fmt.Sprintf("ignore pattern: %v", err)}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	d := &Differ{cfg: cfg, ignore: ign, log: log, writes: make(chan struct{}, cfg.Writers)}
+	if cfg.Report != nil {
+		d.report = json.NewEncoder(cfg.Report)
+	}
+
+	mdesc, err := ddb.DescribeTable(ctx, cfg.Master.Client, cfg.Master.Name, "check --master (REGION:TABLE)")
+	if err != nil {
+		return nil, err
+	}
+	d.keys = ddb.KeySchemaOf(mdesc)
+	for _, name := range d.keys.Names() {
+		if ign.Ignored(name) {
+			return nil, &plan.Error{Msg: fmt.Sprintf("--ignore matches the key attribute %q; key attributes cannot be ignored", name)}
+		}
+	}
+	if cfg.StartingKey != nil {
+		if err := checkKey(cfg.StartingKey, d.keys); err != nil {
+			return nil, &plan.Error{Msg: fmt.Sprintf("starting key %s does not fit table %s: %v", FormatKeyJSON(cfg.StartingKey), cfg.Master.Label, err)}
+		}
+	}
+	for _, s := range cfg.Slaves {
+		sdesc, err := ddb.DescribeTable(ctx, s.Client, s.Name, "check --slave (REGION:TABLE)")
+		if err != nil {
+			return nil, err
+		}
+		if err := ddb.CheckSameKeys(cfg.Master.Label, d.keys, s.Label, ddb.KeySchemaOf(sdesc)); err != nil {
+			return nil, &plan.Error{Msg: err.Error()}
+		}
+		st := s.Stats
+		if st == nil {
+			st = stats.NewEntry(cfg.Master.Label, s.Label)
+		}
+		st.ApproxItems.Store(aws.ToInt64(mdesc.ItemCount))
+		st.ApproxBytes.Store(aws.ToInt64(mdesc.TableSizeBytes))
+		d.slaves = append(d.slaves, &slave{Table: s, st: st, log: logging.ForEntry(log, cfg.Master.Label, s.Label)})
+	}
+	return d, nil
+}
+
+// KeySchema is the key of the tables.
+func (d *Differ) KeySchema() ddb.KeySchema { return d.keys }
+
+// Run compares (and repairs) every slave. It returns the counts so far
+// and an error when the run could not finish: ctx.Err() when cancelled,
+// a *ddb.TableError when a table failed or disappeared. Differences that
+// remain are not an error: see Result.Remaining.
+func (d *Differ) Run(ctx context.Context) (Result, error) {
+	start := time.Now()
+	for _, s := range d.slaves {
+		stats.SetPhase(&s.st.DiffPhase, stats.Running)
+		s.st.Started.Store(start.UnixNano())
+	}
+	err := d.run(ctx)
+	phase := stats.Complete
+	if err != nil {
+		phase = stats.Failed
+	}
+	res := Result{Master: d.cfg.Master.Label, Duration: time.Since(start)}
+	for _, s := range d.slaves {
+		stats.SetPhase(&s.st.DiffPhase, phase)
+		res.Slaves = append(res.Slaves, SlaveResult{
+			Slave:       s.Label,
+			Scanned:     s.st.Scanned.Load(),
+			Matching:    s.st.Matching.Load(),
+			Missing:     s.st.Missing.Load(),
+			Differing:   s.st.Differing.Load(),
+			Extra:       s.st.Extra.Load(),
+			Written:     s.st.Repaired.Load(),
+			Deleted:     s.st.Deleted.Load(),
+			Skipped:     s.st.Conflicts.Load(),
+			Errors:      s.st.Errors.Load(),
+			ConsumedRCU: s.st.ConsumedRCU.Load(),
+			ConsumedWCU: s.st.ConsumedWCU.Load(),
+		})
+	}
+	return res, err
+}
+
+func (d *Differ) run(ctx context.Context) error {
+	mode := "dry run: nothing is written"
+	if d.cfg.WriteMissing || d.cfg.WriteDiffering || d.cfg.DeleteExtra {
+		mode = fmt.Sprintf("repairing: write-missing=%v write-differing=%v delete-extra=%v", d.cfg.WriteMissing, d.cfg.WriteDiffering, d.cfg.DeleteExtra)
+	}
+	d.log.Info(fmt.Sprintf("diff of master %s with %d slave(s), key %s, %d scan segment(s); %s",
+		d.cfg.Master.Label, len(d.slaves), d.keys, d.cfg.Parallel, mode))
+	err := d.walk(ctx, walkSpec{
+		name:   "master " + d.cfg.Master.Label,
+		table:  d.cfg.Master,
+		start:  d.cfg.StartingKey,
+		resume: d.cfg.Parallel == 1,
+		chargeRCU: func(u float64) {
+			for _, s := range d.slaves {
+				s.st.ConsumedRCU.Add(u / float64(len(d.slaves)))
+			}
+		},
+		check: d.checkMasterChunk,
+	})
+	if err != nil {
+		return err
+	}
+	if !d.cfg.DeleteExtra && !d.cfg.ScanForExtra {
+		return nil
+	}
+	for _, s := range d.slaves {
+		s.log.Info("scanning the slave for items the master lacks")
+		err := d.walk(ctx, walkSpec{
+			name:      "slave " + s.Label,
+			table:     s.Table,
+			chargeRCU: func(u float64) { s.st.ConsumedRCU.Add(u) },
+			check: func(ctx context.Context, items []map[string]types.AttributeValue) error {
+				return d.checkSlaveChunk(ctx, s, items)
+			},
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// item is a DynamoDB item.
+type item = map[string]types.AttributeValue
+
+// walkSpec is one scan of a table whose chunks are checked concurrently.
+type walkSpec struct {
+	name      string
+	table     Table
+	start     item
+	resume    bool // log the resume key (serial scans)
+	chargeRCU func(float64)
+	check     func(ctx context.Context, items []item) error
+}
+
+type chunk struct {
+	items []item
+	seg   *segment
+	page  *page
+}
+
+// segment tracks the pages of one scan segment so that the key after
+// which every item has been checked is known (for --starting-key).
+type segment struct {
+	n       int
+	mu      sync.Mutex
+	pages   []*page
+	safe    item // every item up to this key is checked; nil: from the start
+	started bool
+	done    bool
+	lastLog time.Time
+}
+
+type page struct {
+	remaining int
+	lek       item
+}
+
+func (d *Differ) walk(ctx context.Context, w walkSpec) error {
+	g, gctx := errgroup.WithContext(ctx)
+	chunks := make(chan chunk, 2*d.cfg.Checkers)
+	segs := make([]*segment, d.cfg.Parallel)
+	var scanners sync.WaitGroup
+	for i := range segs {
+		segs[i] = &segment{n: i, safe: w.start, started: w.start != nil, lastLog: time.Now()}
+		scanners.Add(1)
+		g.Go(func() error {
+			defer scanners.Done()
+			return d.scanSegment(gctx, w, segs[i], chunks)
+		})
+	}
+	go func() {
+		scanners.Wait()
+		close(chunks)
+	}()
+	for range d.cfg.Checkers {
+		g.Go(func() error {
+			for c := range chunks {
+				if err := w.check(gctx, c.items); err != nil {
+					return err
+				}
+				d.chunkDone(w, c)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	if err != nil && w.resume {
+		s := segs[0]
+		s.mu.Lock()
+		safe, started := s.safe, s.started
+		s.mu.Unlock()
+		if started && safe != nil {
+			d.log.Info(fmt.Sprintf("%s: stopped; every item up to this key was checked: resume with --starting-key '%s'", w.name, FormatKeyJSON(safe)))
+		} else if !started {
+			d.log.Info(fmt.Sprintf("%s: stopped before the first page was checked: run again without --starting-key", w.name))
+		}
+	}
+	return err
+}
+
+func (d *Differ) scanSegment(ctx context.Context, w walkSpec, seg *segment, out chan<- chunk) error {
+	in := &dynamodb.ScanInput{
+		TableName:              aws.String(w.table.Name),
+		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+		ExclusiveStartKey:      w.start,
+	}
+	if d.cfg.Parallel > 1 {
+		in.Segment = aws.Int32(int32(seg.n))
+		in.TotalSegments = aws.Int32(int32(d.cfg.Parallel))
+	}
+	if d.cfg.ScanLimit > 0 {
+		in.Limit = aws.Int32(d.cfg.ScanLimit)
+	}
+	p := dynamodb.NewScanPaginator(w.table.Client, in)
+	for p.HasMorePages() {
+		var out0 *dynamodb.ScanOutput
+		err := d.retry(ctx, nil, w.table.Name, "Scan", func() error {
+			var err error
+			out0, err = p.NextPage(ctx)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if out0.ConsumedCapacity != nil {
+			w.chargeRCU(aws.ToFloat64(out0.ConsumedCapacity.CapacityUnits))
+		}
+		n := (len(out0.Items) + d.cfg.BatchReadLimit - 1) / d.cfg.BatchReadLimit
+		pg := &page{remaining: n, lek: out0.LastEvaluatedKey}
+		seg.mu.Lock()
+		seg.pages = append(seg.pages, pg)
+		seg.mu.Unlock()
+		if n == 0 {
+			d.pageProgress(w, seg)
+			continue
+		}
+		for start := 0; start < len(out0.Items); start += d.cfg.BatchReadLimit {
+			end := min(start+d.cfg.BatchReadLimit, len(out0.Items))
+			select {
+			case out <- chunk{items: out0.Items[start:end], seg: seg, page: pg}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
+}
+
+func (d *Differ) chunkDone(w walkSpec, c chunk) {
+	c.seg.mu.Lock()
+	c.page.remaining--
+	c.seg.mu.Unlock()
+	d.pageProgress(w, c.seg)
+}
+
+// pageProgress pops the fully checked pages at the front of the segment
+// and logs the resume key now and then.
+func (d *Differ) pageProgress(w walkSpec, seg *segment) {
+	seg.mu.Lock()
+	advanced := false
+	for len(seg.pages) > 0 && seg.pages[0].remaining == 0 {
+		seg.safe = seg.pages[0].lek
+		seg.started = true
+		if seg.safe == nil {
+			seg.done = true
+		}
+		seg.pages = seg.pages[1:]
+		advanced = true
+	}
+	logNow := advanced && !seg.done && seg.safe != nil && time.Since(seg.lastLog) >= d.cfg.ResumeLogEvery
+	var key string
+	if logNow {
+		seg.lastLog = time.Now()
+		key = FormatKeyJSON(seg.safe)
+	}
+	seg.mu.Unlock()
+	switch {
+	case !logNow:
+	case w.resume:
+		d.log.Info(fmt.Sprintf("%s: checked up to key %s (to resume: --starting-key '%s')", w.name, key, key))
+	default:
+		d.log.Debug(fmt.Sprintf("%s: segment %d/%d checked up to key %s", w.name, seg.n, d.cfg.Parallel, key))
+	}
+}
+
+// retry calls fn until it succeeds: throttling is retried for as long as
+// it lasts (it slows a run down, never fails it), other retryable errors
+// (5xx, broken connections) a few rounds beyond the SDK's own retries.
+// Other errors come back as a *ddb.TableError.
+func (d *Differ) retry(ctx context.Context, st *stats.Entry, table, op string, fn func() error) error {
+	rounds, stall := 0, 0
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		throttled := ddb.IsThrottle(err)
+		if !throttled && (!ddb.IsRetryable(err) || rounds >= 5) {
+			return &ddb.TableError{Table: table, Op: op, Err: err}
+		}
+		if !throttled {
+			rounds++
+		}
+		if st != nil {
+			st.Retries.Add(1)
+			if throttled {
+				st.Throttles.Add(1)
+			}
+		}
+		stall++
+		d.log.Debug(fmt.Sprintf("%s on %s failed, retrying: %s", op, table, ddb.Describe(err)))
+		if err := ddb.Sleep(ctx, d.cfg.Backoff.Delay(stall)); err != nil {
+			return err
+		}
+	}
+}
+
+// batchGet reads the items with the given keys (distinct) and returns
+// them by KeyString. UnprocessedKeys are asked for again with backoff
+// until answered; a request rejected as too large is split in halves.
+func (d *Differ) batchGet(ctx context.Context, t Table, keys []item, consistent bool, st *stats.Entry, rcu func(float64)) (map[string]item, error) {
+	found := make(map[string]item, len(keys))
+	if err := d.batchGetInto(ctx, t, keys, consistent, st, rcu, found); err != nil {
+		return nil, err
+	}
+	return found, nil
+}
+
+func (d *Differ) batchGetInto(ctx context.Context, t Table, keys []item, consistent bool, st *stats.Entry, rcu func(float64), found map[string]item) error {
+	pending := keys
+	stall := 0
+	for len(pending) > 0 {
+		var out *dynamodb.BatchGetItemOutput
+		err := d.retry(ctx, st, t.Name, "BatchGetItem", func() error {
+			var err error
+			out, err = t.Client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+				RequestItems: map[string]types.KeysAndAttributes{
+					t.Name: {Keys: pending, ConsistentRead: aws.Bool(consistent)},
+				},
+				ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+			})
+			return err
+		})
+		if err != nil {
+			var ae smithy.APIError
+			if len(pending) > 1 && errors.As(err, &ae) && ae.ErrorCode() == "ValidationException" {
+				// e.g. a response above the size limit: ask in halves.
+				half := len(pending) / 2
+				d.log.Debug(fmt.Sprintf("BatchGetItem of %d keys on %s rejected (%s); splitting", len(pending), t.Name, ddb.Describe(err)))
+				if err := d.batchGetInto(ctx, t, pending[:half], consistent, st, rcu, found); err != nil {
+					return err
+				}
+				return d.batchGetInto(ctx, t, pending[half:], consistent, st, rcu, found)
+			}
+			return err
+		}
+		for _, c := range out.ConsumedCapacity {
+			rcu(aws.ToFloat64(c.CapacityUnits))
+		}
+		for _, it := range out.Responses[t.Name] {
+			found[d.keys.KeyString(it)] = it
+		}
+		un := out.UnprocessedKeys[t.Name].Keys
+		if len(un) == 0 {
+			return nil
+		}
+		if st != nil {
+			st.Retries.Add(1)
+		}
+		if len(un) < len(pending) {
+			stall = 1
+		} else {
+			stall++
+		}
+		pending = un
+		if err := ddb.Sleep(ctx, d.cfg.Backoff.Delay(stall)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Differ) keysOf(items []item) []item {
+	keys := make([]item, len(items))
+	for i, it := range items {
+		keys[i] = d.keys.Key(it)
+	}
+	return keys
+}
+
+// SetReport sets the writer that receives the report lines (after
+// Prepare, so that a report file is only created once the checks pass).
+func (d *Differ) SetReport(w io.Writer) {
+	if w == nil {
+		d.report = nil
+		return
+	}
+	d.report = json.NewEncoder(w)
+}

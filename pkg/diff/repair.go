@@ -1,0 +1,439 @@
+package diff
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"go.uber.org/zap"
+
+	"github.com/ddbsync/ddbsync/internal/ddb"
+)
+
+// Kinds of difference, as the report names them.
+const (
+	KindMissing   = "missing"   // in the master, not in the slave (+)
+	KindDiffering = "differing" // in both, different (*)
+	KindExtra     = "extra"     // in the slave, not in the master (-)
+)
+
+// Actions taken on a difference, as the report names them.
+const (
+	ActionNone    = "none"    // dry run for this kind
+	ActionWritten = "written" // repaired with PutItem
+	ActionDeleted = "deleted" // repaired with DeleteItem
+	ActionSkipped = "skipped" // changed during diff (condition failed), or a newer slave version
+	ActionError   = "error"   // the repair failed
+)
+
+var sigils = map[string]string{KindMissing: "+", KindDiffering: "*", KindExtra: "-"}
+
+// ReportLine is one line of the --report file.
+type ReportLine struct {
+	Kind       string   `json:"kind"`
+	Slave      string   `json:"slave"`
+	Key        any      `json:"key"`
+	Attributes []string `json:"attributes,omitempty"`
+	Action     string   `json:"action"`
+	Reason     string   `json:"reason,omitempty"`
+}
+
+// candidate is one difference found in a chunk.
+type candidate struct {
+	kind   string
+	key    item
+	master item // nil when absent
+	slave  item // nil when absent
+	attrs  []string
+}
+
+// checkMasterChunk looks the master items up in every slave.
+func (d *Differ) checkMasterChunk(ctx context.Context, items []item) error {
+	keys := d.keysOf(items)
+	for _, s := range d.slaves {
+		got, err := d.batchGet(ctx, s.Table, keys, false, s.st, s.addRCU)
+		if err != nil {
+			return err
+		}
+		var cands []candidate
+		for i, m := range items {
+			sv, ok := got[d.keys.KeyString(m)]
+			switch {
+			case !ok:
+				cands = append(cands, candidate{kind: KindMissing, key: keys[i], master: m})
+			default:
+				if attrs := Compare(m, sv, d.ignore); attrs != nil {
+					cands = append(cands, candidate{kind: KindDiffering, key: keys[i], master: m, slave: sv, attrs: attrs})
+				} else {
+					s.st.Matching.Add(1)
+					if d.cfg.Verbose && s.log.Core().Enabled(zap.DebugLevel) {
+						s.log.Debug("= " + d.keys.FormatKey(m))
+					}
+				}
+			}
+		}
+		s.st.Scanned.Add(int64(len(items)))
+		if len(cands) > 0 {
+			if err := d.settle(ctx, s, cands); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkSlaveChunk looks slave items up in the master to find extra ones.
+func (d *Differ) checkSlaveChunk(ctx context.Context, s *slave, items []item) error {
+	keys := d.keysOf(items)
+	got, err := d.batchGet(ctx, d.cfg.Master, keys, false, s.st, s.addRCU)
+	if err != nil {
+		return err
+	}
+	var cands []candidate
+	for i, it := range items {
+		if _, ok := got[d.keys.KeyString(it)]; !ok {
+			cands = append(cands, candidate{kind: KindExtra, key: keys[i], slave: it})
+		}
+	}
+	if len(cands) == 0 {
+		return nil
+	}
+	return d.settle(ctx, s, cands)
+}
+
+func (s *slave) addRCU(u float64) { s.st.ConsumedRCU.Add(u) }
+
+func (d *Differ) repairs(kind string) bool {
+	switch kind {
+	case KindMissing:
+		return d.cfg.WriteMissing
+	case KindDiffering:
+		return d.cfg.WriteDiffering
+	case KindExtra:
+		return d.cfg.DeleteExtra
+	}
+	return false
+}
+
+// settle counts, reports and (when asked) repairs the differences of one
+// chunk. Differences to repair are read again from both sides with
+// consistent reads first, and only what still differs is repaired.
+func (d *Differ) settle(ctx context.Context, s *slave, cands []candidate) error {
+	var fix []candidate
+	for _, c := range cands {
+		if d.repairs(c.kind) {
+			fix = append(fix, c)
+		} else {
+			d.found(s, c, ActionNone, "")
+		}
+	}
+	if len(fix) == 0 {
+		return nil
+	}
+	keys := make([]item, len(fix))
+	for i, c := range fix {
+		keys[i] = c.key
+	}
+	masterNow, err := d.batchGet(ctx, d.cfg.Master, keys, true, s.st, s.addRCU)
+	if err != nil {
+		return err
+	}
+	slaveNow, err := d.batchGet(ctx, s.Table, keys, true, s.st, s.addRCU)
+	if err != nil {
+		return err
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		fatal error
+	)
+	for _, c := range fix {
+		ks := d.keys.KeyString(c.key)
+		m, mok := masterNow[ks]
+		sv, sok := slaveNow[ks]
+		var now candidate
+		switch {
+		case c.kind == KindExtra:
+			if mok || !sok {
+				// The master has the item now, or the slave lost it: not
+				// extra (the master pass accounts for items in the master).
+				d.log.Debug(fmt.Sprintf("%s: no longer extra on re-read", d.keys.FormatKey(c.key)))
+				continue
+			}
+			now = candidate{kind: KindExtra, key: c.key, slave: sv}
+		case !mok && !sok:
+			s.st.Matching.Add(1) // both gone: in sync after all
+			continue
+		case mok && !sok:
+			now = candidate{kind: KindMissing, key: c.key, master: m}
+		case !mok && sok:
+			// The master lost the item since the scan: leave it to the next
+			// run rather than act on a moving target.
+			d.found(s, c, ActionSkipped, "changed during diff: the master no longer has the item")
+			continue
+		default:
+			attrs := Compare(m, sv, d.ignore)
+			if attrs == nil {
+				s.st.Matching.Add(1) // the scan was stale
+				continue
+			}
+			now = candidate{kind: KindDiffering, key: c.key, master: m, slave: sv, attrs: attrs}
+		}
+		if !d.repairs(now.kind) {
+			d.found(s, now, ActionNone, "")
+			continue
+		}
+		select {
+		case d.writes <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		}
+		wg.Add(1)
+		go func(c candidate) {
+			defer wg.Done()
+			defer func() { <-d.writes }()
+			if err := d.repair(ctx, s, c); err != nil {
+				mu.Lock()
+				if fatal == nil {
+					fatal = err
+				}
+				mu.Unlock()
+			}
+		}(now)
+	}
+	wg.Wait()
+	return fatal
+}
+
+// found counts a difference, logs it and writes its report line.
+func (d *Differ) found(s *slave, c candidate, action, reason string) {
+	switch c.kind {
+	case KindMissing:
+		s.st.Missing.Add(1)
+	case KindDiffering:
+		s.st.Differing.Add(1)
+	case KindExtra:
+		s.st.Extra.Add(1)
+	}
+	switch action {
+	case ActionWritten:
+		s.st.Repaired.Add(1)
+	case ActionDeleted:
+		s.st.Deleted.Add(1)
+	case ActionSkipped:
+		s.st.Conflicts.Add(1)
+	case ActionError:
+		s.st.Errors.Add(1)
+	}
+	keyText := d.keys.FormatKey(c.key)
+	switch {
+	case action == ActionError:
+		s.log.Warn(fmt.Sprintf("! %s: %s not repaired: %s", keyText, c.kind, reason))
+	case action == ActionSkipped:
+		s.log.Info(fmt.Sprintf("%s %s: skipped (%s)", sigils[c.kind], keyText, reason))
+	case d.cfg.Verbose:
+		msg := sigils[c.kind] + " " + keyText + " " + c.kind
+		if len(c.attrs) > 0 {
+			msg += " in " + strings.Join(c.attrs, ", ")
+		}
+		if action != ActionNone {
+			msg += ": " + action
+		}
+		s.log.Info(msg)
+	}
+	if d.report != nil {
+		d.reportMu.Lock()
+		_ = d.report.Encode(ReportLine{Kind: c.kind, Slave: s.Label, Key: keyJSON(c.key), Attributes: c.attrs, Action: action, Reason: reason})
+		d.reportMu.Unlock()
+	}
+}
+
+// repair makes one conditional write. A failed condition is counted as
+// skipped; a table that disappeared is fatal; other failures are counted
+// as errors.
+func (d *Differ) repair(ctx context.Context, s *slave, c candidate) error {
+	var cond condition
+	if c.kind != KindMissing {
+		if d.cfg.VersionAttribute != "" {
+			if older, why := d.olderVersion(c.master, c.slave); older {
+				d.found(s, c, ActionSkipped, why)
+				return nil
+			}
+			cond = versionCondition(d.cfg.VersionAttribute, c.slave)
+		} else {
+			var err error
+			if cond, err = itemCondition(c.slave); err != nil {
+				d.found(s, c, ActionError, err.Error())
+				return nil
+			}
+		}
+	} else {
+		cond = condition{expr: "attribute_not_exists(#k)", names: map[string]string{"#k": d.keys.Hash}}
+	}
+	op := "PutItem"
+	if c.kind == KindExtra {
+		op = "DeleteItem"
+	}
+	var consumed *types.ConsumedCapacity
+	err := d.retry(ctx, s.st, s.Name, op, func() error {
+		if c.kind == KindExtra {
+			out, err := s.Client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+				TableName:                 aws.String(s.Name),
+				Key:                       c.key,
+				ConditionExpression:       aws.String(cond.expr),
+				ExpressionAttributeNames:  cond.names,
+				ExpressionAttributeValues: cond.values,
+				ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+			})
+			if out != nil {
+				consumed = out.ConsumedCapacity
+			}
+			return err
+		}
+		out, err := s.Client.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName:                 aws.String(s.Name),
+			Item:                      d.replacement(c.master, c.slave),
+			ConditionExpression:       aws.String(cond.expr),
+			ExpressionAttributeNames:  cond.names,
+			ExpressionAttributeValues: cond.values,
+			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+		})
+		if out != nil {
+			consumed = out.ConsumedCapacity
+		}
+		return err
+	})
+	if consumed != nil {
+		s.st.ConsumedWCU.Add(aws.ToFloat64(consumed.CapacityUnits))
+	}
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		if c.kind == KindExtra {
+			d.found(s, c, ActionDeleted, "")
+		} else {
+			d.found(s, c, ActionWritten, "")
+		}
+		return nil
+	case errors.As(err, &ccf):
+		d.found(s, c, ActionSkipped, "changed during diff")
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case ddb.IsNotFound(err):
+		return err
+	default:
+		d.found(s, c, ActionError, op+": "+ddb.Describe(err))
+		return nil
+	}
+}
+
+// replacement is the item written over the slave: the master's, without
+// its ignored attributes, keeping the slave's ignored attributes.
+func (d *Differ) replacement(master, slave item) item {
+	if d.ignore.Empty() {
+		return master
+	}
+	out := make(item, len(master))
+	for k, v := range master {
+		if !d.ignore.Ignored(k) {
+			out[k] = v
+		}
+	}
+	for k, v := range slave {
+		if d.ignore.Ignored(k) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+type condition struct {
+	expr   string
+	names  map[string]string
+	values map[string]types.AttributeValue
+}
+
+// maxExpression is DynamoDB's limit on the length of an expression.
+const maxExpression = 4096
+
+// itemCondition holds when the item still has every attribute with the
+// value diff read (equality on sets, maps and lists compares whole values).
+func itemCondition(it item) (condition, error) {
+	c := condition{names: map[string]string{}, values: map[string]types.AttributeValue{}}
+	var b strings.Builder
+	i := 0
+	for name, v := range it {
+		if i > 0 {
+			b.WriteString(" AND ")
+		}
+		n, val := fmt.Sprintf("#a%d", i), fmt.Sprintf(":v%d", i)
+		c.names[n] = name
+		if _, isNull := v.(*types.AttributeValueMemberNULL); isNull {
+			fmt.Fprintf(&b, "attribute_type(%s, :null)", n)
+			c.values[":null"] = &types.AttributeValueMemberS{Value: "NULL"}
+		} else {
+			fmt.Fprintf(&b, "%s = %s", n, val)
+			c.values[val] = v
+		}
+		i++
+	}
+	c.expr = b.String()
+	if len(c.expr) > maxExpression {
+		return condition{}, fmt.Errorf("the item has %d attributes, too many for a condition on each (the expression would exceed 4 KB); use --version-attribute", len(it))
+	}
+	return c, nil
+}
+
+// versionCondition holds when the version attribute is still what diff
+// read (or still absent).
+func versionCondition(attr string, slave item) condition {
+	c := condition{names: map[string]string{"#ver": attr}}
+	v, ok := slave[attr]
+	if !ok {
+		c.expr = "attribute_not_exists(#ver)"
+		return c
+	}
+	c.expr = "#ver = :ver"
+	c.values = map[string]types.AttributeValue{":ver": v}
+	return c
+}
+
+// olderVersion reports whether the master's version is older than the
+// slave's, in which case the slave must not be overwritten.
+func (d *Differ) olderVersion(master, slave item) (bool, string) {
+	if master == nil || slave == nil {
+		return false, ""
+	}
+	attr := d.cfg.VersionAttribute
+	mv, sv := master[attr], slave[attr]
+	if sv == nil {
+		return false, ""
+	}
+	if mv == nil {
+		return true, fmt.Sprintf("the slave has version attribute %s and the master none", attr)
+	}
+	mn, mok := mv.(*types.AttributeValueMemberN)
+	sn, sok := sv.(*types.AttributeValueMemberN)
+	if mok && sok {
+		mr, ok1 := new(big.Rat).SetString(mn.Value)
+		sr, ok2 := new(big.Rat).SetString(sn.Value)
+		if ok1 && ok2 && mr.Cmp(sr) < 0 {
+			return true, fmt.Sprintf("the slave's %s %s is newer than the master's %s", attr, sn.Value, mn.Value)
+		}
+		return false, ""
+	}
+	ms, mok := mv.(*types.AttributeValueMemberS)
+	ss, sok := sv.(*types.AttributeValueMemberS)
+	if mok && sok && ms.Value < ss.Value {
+		return true, fmt.Sprintf("the slave's %s %q is newer than the master's %q", attr, ss.Value, ms.Value)
+	}
+	return false, ""
+}

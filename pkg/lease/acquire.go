@@ -1,0 +1,382 @@
+package lease
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/state"
+)
+
+// Register makes sure scope has one lease per unit, creating the missing
+// ones (unowned, no checkpoint), and that the leases already there were
+// made by the same plan: fingerprint describes what the units depend on,
+// e.g. "input=us-east-1:orders output=eu-west-1:orders total_segments=16"
+// for a backfill, or the stream ARN for a stream. A different stored
+// fingerprint is a *plan.Error naming both. Every worker calls Register
+// with the same arguments before its first Acquire; stream workers call it
+// again with newly discovered shards (existing leases are kept, none is
+// removed).
+func (m *Manager) Register(ctx context.Context, scope, fingerprint string, units []Unit) error {
+	pk, kind, err := splitScope(scope)
+	if err != nil {
+		return err
+	}
+	if err := m.checkFingerprint(ctx, scope, pk, kind, fingerprint); err != nil {
+		return err
+	}
+	existing, err := m.List(ctx, scope)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, in := range existing {
+		have[in.Unit] = true
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	created := 0
+	for _, u := range units {
+		if u.ID == "" {
+			return fmt.Errorf("lease scope %s: a unit has an empty ID", scope)
+		}
+		if have[u.ID] {
+			continue
+		}
+		have[u.ID] = true
+		created++
+		item := key(pk, leasePrefix+kind+"/"+u.ID)
+		item[attrUnit] = s(u.ID)
+		item[attrCounter] = n(0)
+		item[attrEpoch] = n(0)
+		item[attrFinished] = &types.AttributeValueMemberBOOL{Value: false}
+		item[attrUpdatedAt] = s(now())
+		if len(u.Parents) > 0 {
+			var l []types.AttributeValue
+			for _, p := range u.Parents {
+				l = append(l, s(p))
+			}
+			item[attrParents] = &types.AttributeValueMemberL{Value: l}
+		}
+		g.Go(func() error {
+			_, err := m.client.PutItem(gctx, &dynamodb.PutItemInput{
+				TableName:                aws.String(m.table),
+				Item:                     item,
+				ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+				ExpressionAttributeNames: map[string]string{"#pk": state.AttrPK},
+			})
+			if err != nil && !isConditionFailed(err) { // another worker created it first
+				return m.fail("PutItem lease "+scope+" "+u.ID, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if created > 0 {
+		m.log.Debug(fmt.Sprintf("registered %d new leases for %s", created, scope))
+	}
+	return nil
+}
+
+func (m *Manager) checkFingerprint(ctx context.Context, scope, pk, kind, fingerprint string) error {
+	k := key(pk, planPrefix+kind)
+	for attempt := 0; attempt < 2; attempt++ {
+		out, err := m.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(m.table), Key: k, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return m.fail("GetItem plan fingerprint of "+scope, err)
+		}
+		if out.Item != nil {
+			stored, _ := out.Item[attrFingerprint].(*types.AttributeValueMemberS)
+			if stored == nil || stored.Value != fingerprint {
+				old := "(none)"
+				if stored != nil {
+					old = stored.Value
+				}
+				return &plan.Error{Msg: fmt.Sprintf(
+					"checkpoint table %s holds %s progress of %s made with another plan (then: %s; now: %s). "+
+						"Mixing the two would skip or repeat work: finish the run with the original settings, "+
+						"or start over by deleting the items with %s = %q from %s (or name another checkpoint table)",
+					m.table, kind, pk, old, fingerprint, state.AttrPK, pk, m.table)}
+			}
+			return nil
+		}
+		item := key(pk, planPrefix+kind)
+		item[attrFingerprint] = s(fingerprint)
+		item[attrUpdatedAt] = s(now())
+		item[attrOwner] = s(m.worker) // who registered first; informational
+		_, err = m.client.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName:                aws.String(m.table),
+			Item:                     item,
+			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+			ExpressionAttributeNames: map[string]string{"#pk": state.AttrPK},
+		})
+		if err == nil {
+			return nil
+		}
+		if !isConditionFailed(err) {
+			return m.fail("PutItem plan fingerprint of "+scope, err)
+		}
+		// Another worker registered at the same moment: compare with theirs.
+	}
+	return fmt.Errorf("plan fingerprint of %s in table %s keeps changing", scope, m.table)
+}
+
+// Forget deletes every lease and the plan fingerprint of scope, so that
+// the next Register starts over. Use it only when no worker runs on scope.
+func (m *Manager) Forget(ctx context.Context, scope string) error {
+	pk, kind, err := splitScope(scope)
+	if err != nil {
+		return err
+	}
+	infos, err := m.List(ctx, scope)
+	if err != nil {
+		return err
+	}
+	sks := []string{planPrefix + kind}
+	for _, in := range infos {
+		sks = append(sks, in.sk)
+	}
+	for _, sk := range sks {
+		if _, err := m.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(m.table), Key: key(pk, sk)}); err != nil {
+			return m.fail("DeleteItem "+sk, err)
+		}
+	}
+	return nil
+}
+
+// Acquire runs one round of lease taking on scope and returns the leases
+// it took (possibly none). Call it when the worker starts and then
+// periodically (every lease Duration or so) while the scope is not Done:
+// that is how dead workers' leases are picked up and how load evens out
+// when workers join.
+//
+// A lease is available when it is unowned, or expired: its counter did not
+// change for Duration as seen by this manager's earlier Acquire calls (a
+// lease owned by someone else is never expired on the first sight). A
+// lease whose parents are not all finished is never available. The worker
+// takes available leases up to its fair share; if none is available and
+// it holds less than its share, it steals from the most loaded worker the
+// leases that worker holds above its share (at most MaxSteal).
+func (m *Manager) Acquire(ctx context.Context, scope string) ([]*Lease, error) {
+	pk, kind, err := splitScope(scope)
+	if err != nil {
+		return nil, err
+	}
+	infos, err := m.List(ctx, scope)
+	if err != nil {
+		return nil, err
+	}
+	scopePrefix := pk + "\x00" + leasePrefix + kind + "/"
+	seenAt := time.Now() // after the read: the counters were current at least until now
+
+	byUnit := map[string]Info{}
+	for _, in := range infos {
+		byUnit[in.Unit] = in
+	}
+	m.mu.Lock()
+	// The taker's view: when did each counter last change?
+	present := map[string]bool{}
+	for _, in := range infos {
+		id := pk + "\x00" + in.sk
+		present[id] = true
+		old, ok := m.seen[id]
+		switch {
+		case ok && old.counter == in.Counter:
+		case !ok && in.Owner == "":
+			m.seen[id] = observation{counter: in.Counter} // new and unowned: never renewed
+		default:
+			m.seen[id] = observation{counter: in.Counter, changed: seenAt}
+		}
+	}
+	for id := range m.seen {
+		if !present[id] && strings.HasPrefix(id, scopePrefix) {
+			delete(m.seen, id)
+		}
+	}
+	var lostHere []*Lease
+	mine := 0
+	for _, in := range infos {
+		if l := m.held[pk+"\x00"+in.sk]; l != nil {
+			if in.Owner != m.worker || in.Epoch != l.epoch {
+				lostHere = append(lostHere, l)
+			} else {
+				mine++
+			}
+		}
+	}
+	expired := func(in Info) bool {
+		if in.Owner == "" {
+			return true
+		}
+		if in.Owner == m.worker { // ours in the table but not held: a lease we gave up for lost
+			return m.held[pk+"\x00"+in.sk] == nil
+		}
+		return seenAt.Sub(m.seen[pk+"\x00"+in.sk].changed) > m.opts.Duration
+	}
+	ready := func(in Info) bool {
+		for _, p := range in.Parents {
+			if parent, ok := byUnit[p]; ok && !parent.Finished {
+				return false
+			}
+		}
+		return true
+	}
+	load := map[string][]Info{} // live workers' unexpired leases
+	var available []Info
+	workable := 0
+	for _, in := range infos {
+		if in.Finished || !ready(in) {
+			continue
+		}
+		workable++
+		if l := m.held[pk+"\x00"+in.sk]; l != nil && in.Owner == m.worker && in.Epoch == l.epoch {
+			continue
+		}
+		if expired(in) {
+			available = append(available, in)
+			continue
+		}
+		load[in.Owner] = append(load[in.Owner], in)
+	}
+	m.mu.Unlock()
+	for _, l := range lostHere {
+		l.markLost(reasonTaken)
+	}
+
+	live := len(load) + 1 // the others with unexpired leases, and this worker
+	if _, ok := load[m.worker]; ok {
+		live--
+	}
+	target := (workable + live - 1) / live
+	if m.opts.MaxLeases > 0 {
+		target = min(target, m.opts.MaxLeases)
+	}
+	need := target - mine
+	if need <= 0 {
+		return nil, nil
+	}
+	rand.Shuffle(len(available), func(i, j int) { available[i], available[j] = available[j], available[i] })
+	// Unowned first, then expired ones.
+	sort.SliceStable(available, func(i, j int) bool { return available[i].Owner == "" && available[j].Owner != "" })
+
+	var taken []*Lease
+	for _, in := range available {
+		if len(taken) >= need {
+			break
+		}
+		l, err := m.take(ctx, scope, pk, in, "")
+		if err != nil {
+			return taken, err
+		}
+		if l != nil {
+			taken = append(taken, l)
+		}
+	}
+	if len(taken) > 0 || len(available) > 0 || m.opts.MaxSteal < 0 {
+		return taken, nil
+	}
+	// Nothing free: steal from the most loaded live worker above its share.
+	var victim string
+	for w, ls := range load {
+		if w != m.worker && (victim == "" || len(ls) > len(load[victim])) {
+			victim = w
+		}
+	}
+	if victim == "" {
+		return nil, nil
+	}
+	vl := load[victim]
+	if !(len(vl) > target || (len(vl) == target && need > 1)) {
+		return nil, nil
+	}
+	// Take the victim's excess over the fair share (at least one), up to
+	// what this worker needs and MaxSteal.
+	count := min(max(len(vl)-target, 1), need)
+	if m.opts.MaxSteal > 0 {
+		count = min(count, m.opts.MaxSteal)
+	}
+	rand.Shuffle(len(vl), func(i, j int) { vl[i], vl[j] = vl[j], vl[i] })
+	for _, in := range vl[:count] {
+		l, err := m.take(ctx, scope, pk, in, victim)
+		if err != nil {
+			return taken, err
+		}
+		if l != nil {
+			taken = append(taken, l)
+		}
+	}
+	return taken, nil
+}
+
+// take claims one lease with a write conditional on the counter seen. It
+// returns nil, nil when another worker was faster.
+func (m *Manager) take(ctx context.Context, scope, pk string, in Info, stealingFrom string) (*Lease, error) {
+	start := time.Now()
+	cond := "#counter = :seen AND #finished = :false AND "
+	vals := map[string]types.AttributeValue{
+		":seen": n(in.Counter), ":false": &types.AttributeValueMemberBOOL{Value: false},
+		":me": s(m.worker), ":one": n(1), ":at": s(now()),
+	}
+	update := "SET #owner = :me, #counter = #counter + :one, #epoch = #epoch + :one, #at = :at"
+	if in.Owner == "" {
+		cond += "attribute_not_exists(#owner)"
+		update += " REMOVE #prev"
+	} else {
+		cond += "#owner = :owner"
+		vals[":owner"] = s(in.Owner)
+		update += ", #prev = :owner"
+	}
+	out, err := m.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(m.table),
+		Key:                 key(pk, in.sk),
+		UpdateExpression:    aws.String(update),
+		ConditionExpression: aws.String(cond),
+		ExpressionAttributeNames: map[string]string{
+			"#owner": attrOwner, "#counter": attrCounter, "#epoch": attrEpoch, "#at": attrUpdatedAt,
+			"#finished": attrFinished, "#prev": attrPrevOwner,
+		},
+		ExpressionAttributeValues: vals,
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if isConditionFailed(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, m.fail("take lease "+scope+" "+in.Unit, err)
+	}
+	got, err := decode(out.Attributes)
+	if err != nil {
+		return nil, err
+	}
+	l := newLease(m, scope, got, pk, got.Epoch, start)
+	m.mu.Lock()
+	m.held[l.id] = l
+	m.seen[l.id] = observation{counter: got.Counter, changed: time.Now()}
+	m.mu.Unlock()
+
+	resume := "from the start"
+	if got.Checkpoint != nil {
+		resume = "from its checkpoint"
+	}
+	switch {
+	case stealingFrom != "":
+		m.log.Info(fmt.Sprintf("took %s %s from %s to even out the load, resuming %s", scope, in.Unit, stealingFrom, resume), zap.String("unit", in.Unit))
+	case in.Owner != "" && in.Owner != m.worker:
+		m.log.Info(fmt.Sprintf("took over %s %s from %s (its lease expired), resuming %s", scope, in.Unit, in.Owner, resume), zap.String("unit", in.Unit))
+	default:
+		m.log.Debug(fmt.Sprintf("took %s %s, starting %s", scope, in.Unit, resume), zap.String("unit", in.Unit))
+	}
+	return l, nil
+}

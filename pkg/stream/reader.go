@@ -1,0 +1,337 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+	"go.uber.org/zap"
+
+	"github.com/ddbsync/ddbsync/internal/ddb"
+	"github.com/ddbsync/ddbsync/pkg/creds"
+)
+
+// maxRecordsPerCall is GetRecords' limit.
+const maxRecordsPerCall = 1000
+
+// maxErrorRounds is how many times in a row a failing stream call (other
+// than throttling, which is retried forever) is tried again.
+const maxErrorRounds = 10
+
+var readBackoff = creds.Backoff{Base: 100 * time.Millisecond, Max: 5 * time.Second}
+
+// GapError is data lost to the stream's retention: records of a shard
+// after the last applied one were trimmed before they could be read.
+type GapError struct {
+	Table string
+	Shard string
+	// From and To bound the creation times of the changes that may be lost;
+	// a zero To means "up to now".
+	From, To time.Time
+	Detail   string
+}
+
+func (e *GapError) Error() string {
+	to := "now"
+	if !e.To.IsZero() {
+		to = e.To.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("stream of table %s, shard %s: changes made between %s and %s may be lost: they were trimmed from the stream (24 h retention) before they could be applied (%s); the output table can no longer be trusted: copy it again with sync, or repair it with diff",
+		e.Table, e.Shard, e.From.UTC().Format(time.RFC3339), to, e.Detail)
+}
+
+// readShard reads one shard from its checkpoint (or its trim horizon) to
+// its end, applying every batch before reading the next.
+func (e *engine) readShard(ctx context.Context, sh *shardState) error {
+	log := e.log.With(zap.String("shard", sh.ID))
+	cp, err := e.loadCheckpoint(ctx, sh.ID)
+	if err != nil {
+		return err
+	}
+	if cp.Done {
+		e.setState(sh, func(s *shardState) { s.done = true })
+		return nil
+	}
+	// skipUpTo: after recovering from trimmed data from the trim horizon,
+	// records up to the checkpoint were applied already.
+	skipUpTo := ""
+	iter, err := e.iterator(ctx, sh.ID, cp)
+	if isTrimmed(err) {
+		iter, skipUpTo, err = e.recoverTrimmed(ctx, sh.ID, cp)
+	}
+	if err != nil {
+		return err
+	}
+	log.Debug("reading shard", zap.String("after", cp.Seq))
+	errRounds, throttled := 0, 0
+	var lastCall time.Time
+	reported := false
+	for {
+		if wait := e.cfg.MinReadInterval - time.Since(lastCall); wait > 0 {
+			if err := ddb.Sleep(ctx, wait); err != nil {
+				return err
+			}
+		}
+		lastCall = time.Now()
+		out, err := e.cfg.Streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{
+			ShardIterator: aws.String(iter),
+			Limit:         aws.Int32(maxRecordsPerCall),
+		}, withEmptyMapFix)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			switch {
+			case isExpired(err):
+				log.Debug("iterator expired; resuming from the checkpoint")
+				iter, err = e.iterator(ctx, sh.ID, cp)
+				if isTrimmed(err) {
+					iter, skipUpTo, err = e.recoverTrimmed(ctx, sh.ID, cp)
+				}
+				if err != nil {
+					return err
+				}
+				continue
+			case isTrimmed(err):
+				iter, skipUpTo, err = e.recoverTrimmed(ctx, sh.ID, cp)
+				if err != nil {
+					return err
+				}
+				continue
+			case ddb.IsNotFound(err):
+				return &ddb.TableError{Table: e.cfg.InputTable, Op: "GetRecords", Err: err}
+			case ddb.IsThrottle(err):
+				// LimitExceededException included: slow down, never fail.
+				throttled++
+				e.st.Throttles.Add(1)
+				e.st.Retries.Add(1)
+				if err := ddb.Sleep(ctx, readBackoff.Delay(throttled)); err != nil {
+					return err
+				}
+				continue
+			case ddb.IsRetryable(err) && errRounds < maxErrorRounds:
+				errRounds++
+				e.st.Retries.Add(1)
+				if err := ddb.Sleep(ctx, readBackoff.Delay(errRounds)); err != nil {
+					return err
+				}
+				continue
+			}
+			return &ddb.TableError{Table: e.cfg.InputTable, Op: "GetRecords on stream shard " + sh.ID, Err: err}
+		}
+		errRounds, throttled = 0, 0
+		recs := out.Records
+		e.st.RecordsRead.Add(int64(len(recs)))
+		if skipUpTo != "" {
+			kept := recs[:0:0]
+			for _, r := range recs {
+				if CompareSeq(seqOf(r), skipUpTo) <= 0 {
+					e.st.RecordsSkipped.Add(1)
+					continue
+				}
+				kept = append(kept, r)
+			}
+			if len(kept) > 0 || out.NextShardIterator == nil {
+				skipUpTo = ""
+			}
+			recs = kept
+		}
+		caughtUp := len(recs) == 0
+		if len(recs) > 0 {
+			// The batch is written and checkpointed even when ctx is
+			// cancelled meanwhile: a stop finishes the writes in flight.
+			last, err := e.apply(context.WithoutCancel(ctx), recs)
+			if err != nil {
+				return err
+			}
+			cp.Seq, cp.Created = seqOf(last), createdOf(last)
+			if err := e.saveCheckpoint(context.WithoutCancel(ctx), sh.ID, cp); err != nil {
+				return err
+			}
+			if cp.Created.After(e.started) {
+				caughtUp = true // read past the run's start
+			}
+		}
+		if out.NextShardIterator == nil || *out.NextShardIterator == "" {
+			cp.Done = true
+			if err := e.saveCheckpoint(context.WithoutCancel(ctx), sh.ID, cp); err != nil {
+				return err
+			}
+			log.Debug("shard finished")
+			e.setState(sh, func(s *shardState) { s.done = true })
+			return nil
+		}
+		iter = *out.NextShardIterator
+		if caughtUp && !reported {
+			reported = true
+			e.setState(sh, func(s *shardState) { s.caughtUp = true })
+		}
+		if len(out.Records) == 0 {
+			if err := ddb.Sleep(ctx, e.cfg.PollInterval); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// iterator returns an iterator just after the checkpoint, or at the trim
+// horizon of a shard never read.
+func (e *engine) iterator(ctx context.Context, shard string, cp checkpoint) (string, error) {
+	in := &dynamodbstreams.GetShardIteratorInput{
+		StreamArn:         aws.String(e.info.ARN),
+		ShardId:           aws.String(shard),
+		ShardIteratorType: streamtypes.ShardIteratorTypeTrimHorizon,
+	}
+	if cp.Seq != "" {
+		in.ShardIteratorType = streamtypes.ShardIteratorTypeAfterSequenceNumber
+		in.SequenceNumber = aws.String(cp.Seq)
+	}
+	return e.getIterator(ctx, in)
+}
+
+func (e *engine) getIterator(ctx context.Context, in *dynamodbstreams.GetShardIteratorInput) (string, error) {
+	errRounds, throttled := 0, 0
+	for {
+		out, err := e.cfg.Streams.GetShardIterator(ctx, in)
+		if err == nil {
+			return aws.ToString(out.ShardIterator), nil
+		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		switch {
+		case isTrimmed(err):
+			return "", err
+		case ddb.IsNotFound(err):
+			return "", &ddb.TableError{Table: e.cfg.InputTable, Op: "GetShardIterator", Err: err}
+		case ddb.IsThrottle(err):
+			throttled++
+			e.st.Throttles.Add(1)
+			if err := ddb.Sleep(ctx, readBackoff.Delay(throttled)); err != nil {
+				return "", err
+			}
+			continue
+		case ddb.IsRetryable(err) && errRounds < maxErrorRounds:
+			errRounds++
+			if err := ddb.Sleep(ctx, readBackoff.Delay(errRounds)); err != nil {
+				return "", err
+			}
+			continue
+		}
+		return "", &ddb.TableError{Table: e.cfg.InputTable, Op: "GetShardIterator on stream shard " + aws.ToString(in.ShardId), Err: err}
+	}
+}
+
+// trimProbePages bounds how many empty pages recoverTrimmed reads from the
+// trim horizon looking for the first record still available.
+const trimProbePages = 10
+
+// recoverTrimmed handles TrimmedDataAccessException for a shard with a
+// checkpoint. It reads the shard from its trim horizon: when the first
+// record still available is at or before the checkpoint, nothing after
+// the checkpoint was trimmed (DynamoDB Local reports trimmed data
+// spuriously on a shard idle for about 30 s) and reading continues from
+// there, skipping what was applied already. Otherwise changes may be lost
+// and the error says which shard and which time span.
+func (e *engine) recoverTrimmed(ctx context.Context, shard string, cp checkpoint) (iter, skipUpTo string, err error) {
+	if cp.Seq == "" {
+		return "", "", &GapError{Table: e.cfg.InputTable, Shard: shard, Detail: "the trim horizon itself reported trimmed data"}
+	}
+	iter, err = e.getIterator(ctx, &dynamodbstreams.GetShardIteratorInput{
+		StreamArn:         aws.String(e.info.ARN),
+		ShardId:           aws.String(shard),
+		ShardIteratorType: streamtypes.ShardIteratorTypeTrimHorizon,
+	})
+	if err != nil {
+		return "", "", err
+	}
+	first, err := e.firstAvailable(ctx, iter)
+	if err != nil {
+		return "", "", err
+	}
+	switch v := verdict(cp, first, e.now(), e.cfg.Retention); v {
+	case "":
+		e.log.Warn("stream reported trimmed data, but nothing after the checkpoint is gone; continuing",
+			zap.String("shard", shard), zap.String("checkpoint", cp.Seq))
+		// Read again from the trim horizon: firstAvailable consumed pages.
+		iter, err = e.getIterator(ctx, &dynamodbstreams.GetShardIteratorInput{
+			StreamArn:         aws.String(e.info.ARN),
+			ShardId:           aws.String(shard),
+			ShardIteratorType: streamtypes.ShardIteratorTypeTrimHorizon,
+		})
+		return iter, cp.Seq, err
+	default:
+		gap := &GapError{Table: e.cfg.InputTable, Shard: shard, From: cp.Created, Detail: v}
+		if first != nil {
+			gap.To = createdOf(*first)
+		}
+		return "", "", gap
+	}
+}
+
+// verdict decides whether trimmed data means lost changes: "" when the
+// checkpoint is still covered, otherwise why changes may be lost.
+func verdict(cp checkpoint, first *streamtypes.Record, now time.Time, retention time.Duration) string {
+	if first != nil {
+		if CompareSeq(seqOf(*first), cp.Seq) <= 0 {
+			return ""
+		}
+		return fmt.Sprintf("the first record still in the shard, %s, comes after the last applied one, %s", seqOf(*first), cp.Seq)
+	}
+	// Nothing readable at all: records after the checkpoint are younger
+	// than the checkpoint, so none of them can have been trimmed while the
+	// checkpoint itself is within the retention period.
+	if !cp.Created.IsZero() && now.Sub(cp.Created) < retention-time.Hour {
+		return ""
+	}
+	return fmt.Sprintf("no record is left in the shard and the last applied one, %s, is older than the retention period", cp.Seq)
+}
+
+// firstAvailable returns the first record readable from iter, or nil when
+// the shard has none (closed and empty, or several empty pages in a row).
+func (e *engine) firstAvailable(ctx context.Context, iter string) (*streamtypes.Record, error) {
+	for page := 0; page < trimProbePages && iter != ""; page++ {
+		var out *dynamodbstreams.GetRecordsOutput
+		var err error
+		for attempt := 1; ; attempt++ {
+			out, err = e.cfg.Streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: aws.String(iter), Limit: aws.Int32(1)}, withEmptyMapFix)
+			if err == nil || ctx.Err() != nil || !ddb.IsRetryable(err) || attempt > maxErrorRounds {
+				break
+			}
+			if err := ddb.Sleep(ctx, readBackoff.Delay(attempt)); err != nil {
+				return nil, err
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, &ddb.TableError{Table: e.cfg.InputTable, Op: "GetRecords (trim horizon)", Err: err}
+		}
+		if len(out.Records) > 0 {
+			return &out.Records[0], nil
+		}
+		iter = aws.ToString(out.NextShardIterator)
+	}
+	return nil, nil
+}
+
+func seqOf(r streamtypes.Record) string {
+	if r.Dynamodb == nil {
+		return ""
+	}
+	return aws.ToString(r.Dynamodb.SequenceNumber)
+}
+
+func createdOf(r streamtypes.Record) time.Time {
+	if r.Dynamodb == nil || r.Dynamodb.ApproximateCreationDateTime == nil {
+		return time.Time{}
+	}
+	return *r.Dynamodb.ApproximateCreationDateTime
+}
+
+var errNoImage = errors.New("stream record has no new image")

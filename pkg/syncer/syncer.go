@@ -1,0 +1,308 @@
+// Package syncer runs `sync` for one plan entry: a backfill, then the
+// stream, with no change lost in the handover. Before the backfill's scan
+// starts it records the input's stream ARN, its shards and the start time
+// T0; the stream phase then reads those shards (and their descendants)
+// from their trim horizon, leaving out records older than T0 minus a
+// safety margin, which the scan already saw.
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/backfill"
+	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/state"
+	"github.com/ddbsync/ddbsync/pkg/stream"
+)
+
+// DefaultSafetyMargin is how far before T0 the stream phase starts
+// applying records. DynamoDB rounds ApproximateCreationDateTime down to the
+// second, but DynamoDB Local rounds it down to the minute (seen with 3.x),
+// and clocks differ a little; records re-applied from before T0 cost a
+// little work and change nothing in the end (they are applied in order,
+// followed by every later change), so the margin is generous.
+const DefaultSafetyMargin = 2 * time.Minute
+
+// SourceAPI is what sync needs of the input table's client.
+type SourceAPI interface {
+	backfill.SourceAPI
+	stream.SourceAPI
+}
+
+// DestAPI is what sync needs of the output table's client.
+type DestAPI interface {
+	backfill.DestAPI
+}
+
+// Config is the sync of one plan entry.
+type Config struct {
+	Source      SourceAPI
+	Dest        DestAPI
+	Streams     stream.StreamsAPI
+	InputTable  string
+	OutputTable string
+
+	Backfill bool // run the backfill phase
+	Stream   bool // run the stream phase
+
+	Segments          []int
+	TotalSegments     int
+	MaxWCU            float64
+	MaxRCU            float64
+	SkipExpired       bool
+	CreateOutputTable bool
+	SkipTTLDeletes    bool
+	UntilCaughtUp     bool
+
+	Store    state.Store
+	StateKey string
+	Stats    *stats.Entry
+	Logger   *zap.Logger
+	Now      func() time.Time
+
+	SafetyMargin time.Duration // default DefaultSafetyMargin
+	Retention    time.Duration // the stream's retention, default 24h
+
+	// Hooks for tests; nil means the real engines.
+	RunBackfill  func(context.Context, backfill.Config) (backfill.Result, error)
+	BackfillDone func(ctx context.Context, store state.Store, stateKey string) (bool, error)
+	// Tune adjusts the stream configuration (tests: poll intervals).
+	Tune func(*stream.Config)
+}
+
+// Handover is the record sync keeps of the stream as it was before the
+// backfill began.
+type Handover struct {
+	StreamARN string         `json:"stream_arn"`
+	T0        time.Time      `json:"t0"`
+	Shards    []stream.Shard `json:"shards"`
+	// Backfill is true when this sync copies the table before streaming,
+	// so records before T0 may be left out.
+	Backfill bool `json:"backfill"`
+}
+
+func (c *Config) defaults() {
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Stats == nil {
+		c.Stats = stats.NewEntry(c.InputTable, c.OutputTable)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.SafetyMargin <= 0 {
+		c.SafetyMargin = DefaultSafetyMargin
+	}
+	if c.Retention <= 0 {
+		c.Retention = 24 * time.Hour
+	}
+	if c.RunBackfill == nil {
+		c.RunBackfill = backfill.Run
+	}
+	if c.BackfillDone == nil {
+		c.BackfillDone = backfill.Done
+	}
+}
+
+func (c *Config) handoverKey() string { return c.StateKey + "/sync/handover" }
+
+func (c *Config) backfillConfig() backfill.Config {
+	return backfill.Config{
+		Source: c.Source, Dest: c.Dest, InputTable: c.InputTable, OutputTable: c.OutputTable,
+		Segments: c.Segments, TotalSegments: c.TotalSegments, MaxWCU: c.MaxWCU, MaxRCU: c.MaxRCU,
+		SkipExpired: c.SkipExpired, CreateOutputTable: c.CreateOutputTable,
+		Store: c.Store, StateKey: c.StateKey, Stats: c.Stats, Logger: c.Logger,
+	}
+}
+
+// Check does what Run does before any write: the input has a stream (when
+// streaming), a recorded handover is for that stream, and the backfill's
+// own checks pass. Commands check every entry before any entry starts.
+func Check(ctx context.Context, cfg Config) error {
+	cfg.defaults()
+	if cfg.Stream {
+		info, err := stream.Check(ctx, cfg.Source, cfg.InputTable)
+		if err != nil {
+			return err
+		}
+		var h Handover
+		ok, err := cfg.Store.Get(ctx, cfg.handoverKey(), &h)
+		if err != nil {
+			return err
+		}
+		if ok && h.StreamARN != info.ARN {
+			return changedStream(cfg, h.StreamARN, info.ARN)
+		}
+		if !cfg.Backfill {
+			return stream.Validate(ctx, stream.Config{
+				Source: cfg.Source, Dest: cfg.Dest, Streams: cfg.Streams,
+				InputTable: cfg.InputTable, OutputTable: cfg.OutputTable,
+				StreamARN: h.StreamARN, Store: cfg.Store, StateKey: cfg.StateKey,
+			})
+		}
+	}
+	if cfg.Backfill {
+		return backfill.Check(ctx, cfg.backfillConfig())
+	}
+	return nil
+}
+
+func changedStream(cfg Config, was, now string) error {
+	return &plan.Error{Msg: fmt.Sprintf(
+		"table %s now has stream %s, but this sync began on stream %s (the stream was disabled and enabled again?): changes in between are in neither stream; start the sync over by removing its checkpoints (state key %s in the --state-dir)",
+		cfg.InputTable, now, was, cfg.StateKey)}
+}
+
+// Run syncs the entry: it resumes in the phase an interrupted run was in.
+// Cancelling ctx during the backfill returns its ctx error (the backfill is
+// checkpointed); during the stream phase it returns nil after the stream
+// saved its checkpoints.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.defaults()
+	log := cfg.Logger
+	if !cfg.Backfill {
+		stats.SetPhase(&cfg.Stats.BackfillPhase, stats.Skipped)
+	}
+	if !cfg.Stream {
+		stats.SetPhase(&cfg.Stats.StreamPhase, stats.Skipped)
+	}
+	var h *Handover
+	if cfg.Stream {
+		var err error
+		if h, err = recordHandover(ctx, cfg); err != nil {
+			return err
+		}
+	}
+	if cfg.Backfill {
+		done, err := cfg.BackfillDone(ctx, cfg.Store, cfg.StateKey)
+		if err != nil {
+			return err
+		}
+		if done {
+			stats.SetPhase(&cfg.Stats.BackfillPhase, stats.Complete)
+			log.Info("backfill already complete; resuming in the stream phase")
+		} else if _, err := cfg.RunBackfill(ctx, cfg.backfillConfig()); err != nil {
+			return err
+		}
+	}
+	if !cfg.Stream {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	scfg := stream.Config{
+		Source: cfg.Source, Dest: cfg.Dest, Streams: cfg.Streams,
+		InputTable: cfg.InputTable, OutputTable: cfg.OutputTable,
+		StreamARN:      h.StreamARN,
+		SkipTTLDeletes: cfg.SkipTTLDeletes, UntilCaughtUp: cfg.UntilCaughtUp,
+		MaxWCU: cfg.MaxWCU, Store: cfg.Store, StateKey: cfg.StateKey,
+		Stats: cfg.Stats, Logger: cfg.Logger, Now: cfg.Now, Retention: cfg.Retention,
+	}
+	if h.Backfill {
+		if err := checkCovered(ctx, cfg, h); err != nil {
+			stats.SetPhase(&cfg.Stats.StreamPhase, stats.Failed)
+			return err
+		}
+		scfg.SkipBefore = h.T0.Add(-cfg.SafetyMargin)
+		for _, s := range h.Shards {
+			if s.Closed() {
+				// Closed before the scan began: the scan saw all of it.
+				scfg.FinishedShards = append(scfg.FinishedShards, s.ID)
+			}
+		}
+	}
+	if cfg.Tune != nil {
+		cfg.Tune(&scfg)
+	}
+	return stream.Run(ctx, scfg)
+}
+
+// recordHandover returns the recorded handover, recording it first on a
+// first run (before the backfill reads anything).
+func recordHandover(ctx context.Context, cfg Config) (*Handover, error) {
+	info, err := stream.Check(ctx, cfg.Source, cfg.InputTable)
+	if err != nil {
+		return nil, err
+	}
+	var h Handover
+	ok, err := cfg.Store.Get(ctx, cfg.handoverKey(), &h)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		if h.StreamARN != info.ARN {
+			return nil, changedStream(cfg, h.StreamARN, info.ARN)
+		}
+		cfg.Logger.Info("resuming sync", zap.Time("t0", h.T0), zap.String("stream", h.StreamARN))
+		return &h, nil
+	}
+	// The shards are listed first and T0 taken after, both before the scan:
+	// a shard closed in the listing closed before T0 (the scan saw all of
+	// its changes), and any change after T0 is in a shard open in the
+	// listing or in one of their descendants.
+	l, err := stream.ListShards(ctx, cfg.Streams, info.ARN)
+	if err != nil {
+		return nil, err
+	}
+	h = Handover{StreamARN: info.ARN, T0: cfg.Now().UTC(), Backfill: cfg.Backfill, Shards: l.Shards}
+	if err := cfg.Store.Put(ctx, cfg.handoverKey(), h); err != nil {
+		return nil, err
+	}
+	cfg.Logger.Info("recorded the stream for the handover", zap.Time("t0", h.T0), zap.Int("shards", len(h.Shards)))
+	return &h, nil
+}
+
+// ErrHandoverLost is wrapped by the error of a sync whose stream no longer
+// holds the changes made since the backfill began.
+var ErrHandoverLost = errors.New("changes since the backfill began are no longer in the stream")
+
+// checkCovered makes sure the stream still holds every change since T0
+// when the stream phase begins: the backfill must not have outlived the
+// stream's retention, and no shard open at T0 may have been trimmed away.
+func checkCovered(ctx context.Context, cfg Config, h *Handover) error {
+	var started struct {
+		At time.Time `json:"at"`
+	}
+	key := cfg.StateKey + "/sync/stream-started"
+	ok, err := cfg.Store.Get(ctx, key, &started)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return nil // checked when the phase began; checkpoints take over
+	}
+	now := cfg.Now()
+	lost := func(why string) error {
+		return fmt.Errorf("%s ⇨ %s: %w: %s; the output table is incomplete: start the sync over (remove its checkpoints, state key %s in the --state-dir) and make sure the backfill finishes within the retention (raise --max-wcu, or split it with backfill segments)",
+			cfg.InputTable, cfg.OutputTable, ErrHandoverLost, why, cfg.StateKey)
+	}
+	// Records are trimmed once older than the retention: with a minute to
+	// spare, everything after T0 is still there.
+	if age := now.Sub(h.T0); age > cfg.Retention-time.Minute {
+		return lost(fmt.Sprintf("the backfill began %s ago (at %s), longer than the stream's %s retention",
+			age.Round(time.Second), h.T0.Format(time.RFC3339), cfg.Retention))
+	}
+	l, err := stream.ListShards(ctx, cfg.Streams, h.StreamARN)
+	if err != nil {
+		return err
+	}
+	listed := map[string]bool{}
+	for _, s := range l.Shards {
+		listed[s.ID] = true
+	}
+	for _, s := range h.Shards {
+		if !s.Closed() && !listed[s.ID] {
+			return lost(fmt.Sprintf("shard %s, open when the backfill began, is gone from the stream", s.ID))
+		}
+	}
+	started.At = now
+	return cfg.Store.Put(ctx, key, started)
+}
