@@ -185,7 +185,7 @@ func item(i int, rev int) map[string]types.AttributeValue {
 		"signature": &types.AttributeValueMemberB{Value: []byte{byte(i), byte(i >> 8), 0, 0xff}},
 	}
 	if i%5 == 0 {
-		it["coupons"] = &types.AttributeValueMemberNS{Value: []string{"5", "10", strconv.Itoa(i % 50)}}
+		it["coupons"] = &types.AttributeValueMemberNS{Value: []string{"5", "10", strconv.Itoa(100 + i%50)}}
 	}
 	return it
 }
