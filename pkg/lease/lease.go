@@ -98,7 +98,7 @@ func (e *LostError) Error() string {
 // Is makes errors.Is(err, ErrLost) true.
 func (e *LostError) Is(target error) bool { return target == ErrLost }
 
-// Unit is one unit of work: a scan segment ("segment-3") or a shard
+// Unit is one unit of work: a scan segment ("segment-00003") or a shard
 // ("shard-00000001700000000000-1a2b3c4d").
 type Unit struct {
 	ID string
@@ -201,7 +201,7 @@ func Scope(entryID, kind string) string { return entryID + "/" + kind }
 
 func splitScope(scope string) (pk, kind string, err error) {
 	pk, kind, ok := strings.Cut(scope, "/")
-	if !ok || pk == "" || kind == "" || strings.HasPrefix(pk, state.ReservedPrefix) {
+	if !ok || pk == "" || kind == "" || strings.Contains(kind, "/") || strings.HasPrefix(pk, state.ReservedPrefix) {
 		return "", "", fmt.Errorf("lease scope %q is not ENTRY-ID/KIND (use lease.Scope)", scope)
 	}
 	return pk, kind, nil

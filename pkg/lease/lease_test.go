@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -577,8 +578,10 @@ func TestLeaseContextAndBadScope(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
 	a := newWorker(t, st, "a", lease.Options{})
-	if err := a.Register(ctx, "no-kind", "x", segments(1)); err == nil {
-		t.Error("Register accepted a scope without a kind")
+	for _, bad := range []string{"no-kind", "E/", "/backfill", "E/backfill/x", "~x/backfill"} {
+		if err := a.Register(ctx, bad, "x", segments(1)); err == nil {
+			t.Errorf("Register accepted the scope %q", bad)
+		}
 	}
 	if err := a.Register(ctx, scope, "x", []lease.Unit{{ID: ""}}); err == nil {
 		t.Error("Register accepted an empty unit ID")
@@ -629,5 +632,84 @@ func TestFingerprintHelpers(t *testing.T) {
 	us := lease.Segments(3)
 	if len(us) != 3 || us[2].ID != "segment-00002" || lease.Scope("E", lease.KindBackfill) != "E/backfill" {
 		t.Errorf("Segments(3) = %v", us)
+	}
+}
+
+func TestMaxLeases(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	a := newWorker(t, st, "a", lease.Options{MaxLeases: 3})
+	if err := a.Register(ctx, scope, "x", segments(12)); err != nil {
+		t.Fatal(err)
+	}
+	if got := acquire(t, a); len(got) != 3 {
+		t.Errorf("a worker capped at 3 took %d", len(got))
+	}
+	if got := acquire(t, a); len(got) != 0 {
+		t.Errorf("a second round took %d more", len(got))
+	}
+}
+
+// replayUpdates, when on, sends every UpdateItem twice and returns the
+// second answer, as an SDK retry does after a response was lost.
+type replayUpdates struct {
+	state.DynamoAPI
+	on *atomic.Bool
+}
+
+func (r replayUpdates) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if r.on.Load() {
+		if _, err := r.DynamoAPI.UpdateItem(ctx, in, optFns...); err != nil {
+			return nil, err
+		}
+	}
+	return r.DynamoAPI.UpdateItem(ctx, in, optFns...)
+}
+
+// Writes whose first attempt went through must not be taken for a lost
+// lease when the retry fails its condition.
+func TestRetriedWrites(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	var replay atomic.Bool
+	m := lease.NewManagerFor(replayUpdates{st.Client(), &replay}, st.Table(), "a", lease.Options{Duration: time.Hour, Logger: zaptest.NewLogger(t)})
+	if err := m.Register(ctx, scope, "x", segments(3)); err != nil {
+		t.Fatal(err)
+	}
+	// A take whose retry fails: the lease is ours in the table but not
+	// held; the next round takes it back at once.
+	replay.Store(true)
+	if ls, err := m.Acquire(ctx, scope); err != nil || len(ls) != 0 {
+		t.Fatalf("replayed Acquire = %d leases, %v; want 0 (each take's retry fails)", len(ls), err)
+	}
+	if o := owners(t, m); o["segment-0"] != "a" {
+		t.Fatalf("owners after the replayed takes: %v", o)
+	}
+	replay.Store(false)
+	ls, err := m.Acquire(ctx, scope)
+	if err != nil || len(ls) != 3 {
+		t.Fatalf("Acquire after replayed takes = %d, %v; want all 3 back", len(ls), err)
+	}
+	sort.Slice(ls, func(i, j int) bool { return ls[i].Unit() < ls[j].Unit() })
+	replay.Store(true)
+	if err := ls[0].Checkpoint(ctx, checkpoint{Page: 4}); err != nil {
+		t.Fatalf("replayed checkpoint: %v", err)
+	}
+	if err := ls[0].Finish(ctx); err != nil {
+		t.Errorf("retried Finish = %v; want success", err)
+	}
+	if err := ls[1].Release(ctx); err != nil {
+		t.Errorf("retried Release = %v; want success", err)
+	}
+	for _, l := range ls[:2] {
+		select {
+		case <-l.Lost():
+			t.Errorf("%s reported lost after a retried write", l.Unit())
+		default:
+		}
+	}
+	infos, _ := m.List(ctx, scope)
+	if len(infos) != 3 || !infos[0].Finished || infos[0].Owner != "" || string(infos[0].Checkpoint) != `{"page":4}` || infos[1].Finished || infos[1].Owner != "" || infos[2].Owner != "a" {
+		t.Errorf("leases after the retried writes: %+v", infos)
 	}
 }
