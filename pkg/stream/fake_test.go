@@ -40,6 +40,7 @@ type fakeStreams struct {
 	errs    []error      // returned by the next GetRecords calls
 	calls   int
 	pageMax int // DescribeStream page size (the service allows at most 100)
+	status  st.StreamStatus
 }
 
 func (f *fakeStreams) shard(id string) *fakeShard {
@@ -68,6 +69,9 @@ func (f *fakeStreams) DescribeStream(_ context.Context, in *dynamodbstreams.Desc
 		}
 	}
 	d := &st.StreamDescription{StreamArn: aws.String(f.arn), StreamStatus: st.StreamStatusEnabled, StreamViewType: st.StreamViewTypeNewAndOldImages}
+	if f.status != "" {
+		d.StreamStatus = f.status
+	}
 	end := min(start+limit, len(f.shards))
 	for _, s := range f.shards[start:end] {
 		sh := st.Shard{ShardId: aws.String(s.id), SequenceNumberRange: &st.SequenceNumberRange{StartingSequenceNumber: aws.String("1")}}
@@ -455,5 +459,23 @@ func TestFixEmptyMapsJSON(t *testing.T) {
 	plain := `{"Records":[]}`
 	if got := string(stream.FixEmptyMapsJSON([]byte(plain))); got != plain {
 		t.Errorf("body without {} changed: %s", got)
+	}
+}
+
+// TestDisabledStreamEnds: once the stream is disabled (or the table
+// deleted) and every shard is applied, the run ends with an error instead
+// of waiting for ever.
+func TestDisabledStreamEnds(t *testing.T) {
+	sh := &fakeShard{id: "s", recs: []st.Record{rec(1, "a", "1")}, closed: true}
+	s, tb := newFakes(sh)
+	s.status = st.StreamStatusDisabled
+	cfg := fakeConfig(t, s, tb, state.NewMemory())
+	cfg.UntilCaughtUp = false
+	err := runFake(t, cfg)
+	if err == nil || !strings.Contains(err.Error(), "was disabled") {
+		t.Fatalf("err = %v, want the stream disabled", err)
+	}
+	if tb.items["a"] != "1" {
+		t.Fatalf("the shard's changes were not applied first: %v", tb.items)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -337,6 +338,9 @@ func (e *engine) coordinate(ctx context.Context, g *errgroup.Group) error {
 		if e.cfg.UntilCaughtUp && e.allCaughtUp(listed) {
 			return nil
 		}
+		if l.Status == streamtypes.StreamStatusDisabled && e.allDone(listed) {
+			return fmt.Errorf("the stream of table %s was disabled (or the table deleted): every change it holds was applied, but later changes are not recorded any more; enable the stream again and copy the table with sync", e.cfg.InputTable)
+		}
 		t := time.NewTimer(e.cfg.DiscoverInterval)
 		select {
 		case <-ctx.Done():
@@ -417,6 +421,17 @@ func (e *engine) allCaughtUp(listed []string) bool {
 	for _, id := range listed {
 		st := e.shards[id]
 		if !st.done && !(st.started && st.caughtUp) {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *engine) allDone(listed []string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range listed {
+		if !e.shards[id].done {
 			return false
 		}
 	}

@@ -207,3 +207,29 @@ func TestInterruptDuringBackfillExits130AndResumes(t *testing.T) {
 	}
 	ddbtest.AssertSameItems(t, c, src, dst, "pk", "")
 }
+
+func TestInterruptWhileStreamingExitsZero(t *testing.T) {
+	c, src := source(t, 50)
+	dst := ddbtest.Name(t, "dst")
+	ddbtest.CreateTable(t, c, dst, ddbtest.StringKey)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	status := func(reg *stats.Registry) {
+		deadline := time.Now().Add(90 * time.Second)
+		for ctx.Err() == nil && time.Now().Before(deadline) {
+			if es := reg.Entries(); len(es) > 0 && es[0].RecordsApplied.Load() >= 50 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+	}
+	code, out, errOut := run(t, ctx, t.TempDir(), status, "--input-table", src, "--output-table", dst)
+	if code != 0 {
+		t.Fatalf("exit %d, want 0 for a stop while streaming\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "Summary: stream stopped (checkpointed): 50 records read, 50 applied") {
+		t.Fatalf("stdout lacks the stream summary:\n%s", out)
+	}
+	ddbtest.AssertSameItems(t, c, src, dst, "pk", "")
+}
