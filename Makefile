@@ -56,8 +56,13 @@ test: ddb-local vet fmt-check
 unit:
 	$(GO) test -short -count=1 ./...
 
+# Benchmarks against DynamoDB Local; figures go to docs/benchmarks.md.
+# BENCH_ITEMS scales backfill and diff (default 100000).
+BENCH_ITEMS ?= 100000
 bench: build ddb-local
-	$(GO) run ./bench $(BENCH_ARGS)
+	$(GO) run ./bench/backfill -n $(BENCH_ITEMS)
+	$(GO) run ./bench/stream
+	$(GO) run ./bench/diff -items $(BENCH_ITEMS)
 
 completions: build
 	mkdir -p completions
