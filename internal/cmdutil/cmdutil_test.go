@@ -53,6 +53,18 @@ func TestCredsMFAFromFlags(t *testing.T) {
 	}
 }
 
+func TestCredsMFAFromFactory(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	f := &Factory{IOStreams: ios, Globals: DefaultGlobals(), MFAToken: "333333"}
+	if code, err := mfaFunc(t, f, nil)("arn:aws:iam::1:mfa/a"); code != "333333" || err != nil {
+		t.Fatalf("Creds(nil) with Factory.MFAToken: %q %v", code, err)
+	}
+	// An explicit map (diff's) is used as given.
+	if _, err := mfaFunc(t, f, map[string]string{})("arn:aws:iam::1:mfa/a"); err == nil {
+		t.Fatal("Factory.MFAToken used despite an explicit map")
+	}
+}
+
 func TestCredsMFANoTerminal(t *testing.T) {
 	ios, _, out, errOut := iostreams.Test()
 	ios.SetTTY(false, true, true) // stdin is a pipe

@@ -63,6 +63,9 @@ type Factory struct {
 	// CredsOptions adjusts the options of the credentials provider (tests:
 	// a fault-injecting HTTP client).
 	CredsOptions func(*creds.Options)
+	// MFAToken is the --mfa-token of the command being run (set by the
+	// root command); Creds(nil) uses it for whichever MFA device asks.
+	MFAToken string
 
 	logOnce sync.Once
 	logger  *zap.Logger
@@ -97,6 +100,9 @@ func (f *Factory) Logger() (*zap.Logger, error) {
 // session is renewed (after creds.DefaultRoleDuration) a new code is asked
 // for on the terminal, or the run fails with a message saying why.
 func (f *Factory) Creds(mfaTokens map[string]string) *creds.Provider {
+	if mfaTokens == nil && f.MFAToken != "" {
+		mfaTokens = map[string]string{"": f.MFAToken}
+	}
 	var mu sync.Mutex
 	used := map[string]bool{}
 	opts := creds.Options{

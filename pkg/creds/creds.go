@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 
@@ -201,8 +202,11 @@ func (p *Provider) build(ctx context.Context, t plan.Table, endpoint string) (*C
 		config.WithRetryer(p.Retryer),
 		config.WithHTTPClient(p.http),
 		config.WithAssumeRoleCredentialOptions(func(o *stscreds.AssumeRoleOptions) {
-			// Roles assumed through a profile's role_arn/mfa_serial.
-			o.Duration = p.opts.RoleDuration
+			// Roles assumed through a profile's role_arn/mfa_serial; the
+			// profile's duration_seconds, when set, is kept.
+			if o.Duration == 0 {
+				o.Duration = p.opts.RoleDuration
+			}
 			if o.SerialNumber != nil {
 				o.TokenProvider = p.tokenProvider(aws.ToString(o.SerialNumber))
 			}
@@ -256,11 +260,15 @@ func (p *Provider) build(ctx context.Context, t plan.Table, endpoint string) (*C
 			// Ask for the MFA code now, before any work and before a
 			// status display takes the terminal.
 			if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-				var pe *plan.Error
-				if errors.As(err, &pe) {
-					return nil, pe
+				var te *tokenError
+				if errors.As(err, &te) {
+					return nil, te.err // the MFA code could not be had: say why
 				}
-				return nil, fmt.Errorf("table %s: assuming role %s with MFA device %s: %w", t.Table, t.RoleARN, t.MFASerial, err)
+				var ae smithy.APIError
+				if errors.As(err, &ae) {
+					return nil, &roleError{msg: fmt.Sprintf("table %s: cannot assume role %s with MFA device %s: %s: %s", t.Table, t.RoleARN, t.MFASerial, ae.ErrorCode(), ae.ErrorMessage()), err: err}
+				}
+				return nil, fmt.Errorf("table %s: cannot assume role %s with MFA device %s: %w", t.Table, t.RoleARN, t.MFASerial, err)
 			}
 		}
 	}
@@ -287,20 +295,38 @@ func (p *Provider) build(ctx context.Context, t plan.Table, endpoint string) (*C
 	return c, nil
 }
 
-// tokenProvider asks for an MFA code once per serial and never logs it.
+// tokenProvider asks for an MFA code once per role session and never
+// logs it.
 func (p *Provider) tokenProvider(serial string) func() (string, error) {
 	return func() (string, error) {
 		if p.opts.MFAToken == nil {
-			return "", &plan.Error{Msg: fmt.Sprintf("an MFA code is needed for %s: pass it with --mfa-token (or --slave-mfa-token), or run in a terminal to be asked", serial)}
+			return "", &tokenError{&plan.Error{Msg: fmt.Sprintf("an MFA code is needed for %s: pass it with --mfa-token (or --slave-mfa-token), or run in a terminal to be asked", serial)}}
 		}
 		code, err := p.opts.MFAToken(serial)
 		if err != nil {
-			return "", err
+			return "", &tokenError{err}
 		}
 		code = strings.TrimSpace(code)
 		if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
-			return "", &plan.Error{Msg: fmt.Sprintf("the MFA code for %s must be 6 digits", serial)}
+			return "", &tokenError{&plan.Error{Msg: fmt.Sprintf("the MFA code for %s must be 6 digits", serial)}}
 		}
 		return code, nil
 	}
 }
+
+// tokenError marks an error of the MFA token provider in the SDK's chain
+// of wrapped errors, so that it can be reported as itself.
+type tokenError struct{ err error }
+
+func (e *tokenError) Error() string { return e.err.Error() }
+func (e *tokenError) Unwrap() error { return e.err }
+
+// roleError is a refused AssumeRole, reported by its AWS error code and
+// message without the SDK's request plumbing.
+type roleError struct {
+	msg string
+	err error
+}
+
+func (e *roleError) Error() string { return e.msg }
+func (e *roleError) Unwrap() error { return e.err }

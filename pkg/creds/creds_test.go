@@ -286,7 +286,7 @@ func TestMFA(t *testing.T) {
 		fake := &fakeAWS{sts: func(url.Values) (int, string) { return http.StatusForbidden, accessDeniedXML }}
 		p := New(Options{HTTPClient: fake, MFAToken: func(string) (string, error) { return mfaCode, nil }})
 		_, err := p.For(context.Background(), role)
-		if err == nil || !strings.HasPrefix(err.Error(), "table t1: assuming role arn:aws:iam::1:role/r with MFA device arn:aws:iam::1:mfa/alice: ") || !strings.Contains(err.Error(), "AccessDenied") {
+		if err == nil || err.Error() != "table t1: cannot assume role arn:aws:iam::1:role/r with MFA device arn:aws:iam::1:mfa/alice: AccessDenied: MultiFactorAuthentication failed with invalid MFA one time pass code." {
 			t.Fatalf("err = %v", err)
 		}
 		assertNoSecrets(t, "error", err.Error())
@@ -598,5 +598,42 @@ func TestSDKWarningsGoToTheLogger(t *testing.T) {
 	defer mu.Unlock()
 	if len(got) == 0 || !strings.Contains(strings.Join(got, "\n"), "checksum") {
 		t.Fatalf("the SDK's checksum warning did not reach Options.Logger: %q", got)
+	}
+}
+
+// A role from a profile (role_arn + source_profile + mfa_serial) gets the
+// MFA prompt, an hour-long session unless the profile says otherwise, and
+// the profile's session name.
+func TestProfileRole(t *testing.T) {
+	config := "[profile base]\nregion = us-east-1\naws_access_key_id = " + envAccessKey + "\naws_secret_access_key = " + envSecretKey + "\n" +
+		"[profile admin]\nregion = us-east-1\nsource_profile = base\nrole_arn = arn:aws:iam::3:role/admin\nmfa_serial = arn:aws:iam::3:mfa/bob\n" +
+		"[profile long]\nregion = us-east-1\nsource_profile = base\nrole_arn = arn:aws:iam::3:role/long\nduration_seconds = 7200\n"
+	isolate(t, config)
+	fake := &fakeAWS{}
+	var asked []string
+	p := New(Options{HTTPClient: fake, EndpointURL: "http://dynamodb.test:1", MFAToken: func(s string) (string, error) { asked = append(asked, s); return mfaCode, nil }})
+	if _, err := listTables(t, p, plan.Table{Table: "t1", Profile: "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := listTables(t, p, plan.Table{Table: "t1", Profile: "long"}); err != nil {
+		t.Fatal(err)
+	}
+	var forms []url.Values
+	for _, r := range fake.recorded() {
+		if r.Form != nil {
+			forms = append(forms, r.Form)
+			if r.Host == "dynamodb.test:1" {
+				t.Errorf("STS of a profile's role went to the DynamoDB endpoint override")
+			}
+		}
+	}
+	if len(forms) != 2 || len(asked) != 1 || asked[0] != "arn:aws:iam::3:mfa/bob" {
+		t.Fatalf("AssumeRole calls %v, MFA asked for %v", forms, asked)
+	}
+	if f := forms[0]; f.Get("RoleArn") != "arn:aws:iam::3:role/admin" || f.Get("SerialNumber") != "arn:aws:iam::3:mfa/bob" || f.Get("TokenCode") != mfaCode || f.Get("DurationSeconds") != "3600" {
+		t.Errorf("profile admin: %v", f)
+	}
+	if f := forms[1]; f.Get("RoleArn") != "arn:aws:iam::3:role/long" || f.Get("DurationSeconds") != "7200" {
+		t.Errorf("profile long: %v", f)
 	}
 }

@@ -179,6 +179,9 @@ Exit status:
 			if err := checkGlobals(cmd, f); err != nil {
 				return err
 			}
+			if fl := cmd.Flags().Lookup("mfa-token"); fl != nil {
+				f.MFAToken = fl.Value.String() // for f.Creds(nil)
+			}
 			return startMetrics(cmd, f)
 		},
 	}

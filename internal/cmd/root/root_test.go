@@ -90,13 +90,17 @@ func TestBadPlansExit2(t *testing.T) {
 					continue
 				}
 				t.Run(tc.name, func(t *testing.T) {
-					r := run(t, "", cmdName, "--config-file", writePlan(t, tc.yml))
+					file := writePlan(t, tc.yml)
+					r := run(t, "", cmdName, "--config-file", file)
 					checkUsageError(t, r, tc.want)
+					if !strings.Contains(r.errOut, "plan file "+file) {
+						t.Errorf("the message does not name the file:\n%s", r.errOut)
+					}
 					// The same plan on standard input.
 					r = run(t, tc.yml, cmdName, "--config-file", "-")
 					checkUsageError(t, r, tc.want)
-					if !strings.Contains(r.errOut, "(standard input)") && tc.name != "missing table" {
-						t.Logf("stdin message does not name standard input: %s", r.errOut)
+					if !strings.Contains(r.errOut, "plan file (standard input)") {
+						t.Errorf("the message does not name standard input:\n%s", r.errOut)
 					}
 				})
 			}
@@ -374,6 +378,59 @@ func (fakeAWS) Do(req *http.Request) (*http.Response, error) {
 	res := rec.Result()
 	res.Request = req
 	return res, nil
+}
+
+// recordSTS answers AssumeRole with credentials and records the form.
+type recordSTS struct {
+	fakeAWS
+	forms []string
+}
+
+func (r *recordSTS) Do(req *http.Request) (*http.Response, error) {
+	if req.Header.Get("X-Amz-Target") != "" {
+		return r.fakeAWS.Do(req)
+	}
+	body, _ := io.ReadAll(req.Body)
+	r.forms = append(r.forms, string(body))
+	rec := httptest.NewRecorder()
+	rec.Header().Set("Content-Type", "text/xml")
+	io.WriteString(rec, `<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials></AssumeRoleResult></AssumeRoleResponse>`)
+	res := rec.Result()
+	res.Request = req
+	return res, nil
+}
+
+// --mfa-token (or DDBSYNC_MFA_TOKEN) reaches AssumeRole for the commands
+// with plan flags.
+func TestMFATokenFlagReachesSTS(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_CA_BUNDLE", "")
+	os.Unsetenv("AWS_CA_BUNDLE")
+	planFile := writePlan(t, "plan:\n  - input: {table: aaa, region: us-east-1, role_arn: 'arn:aws:iam::1:role/r', mfa_serial: 'arn:aws:iam::1:mfa/m'}\n    output: {table: bbb}\n")
+	for _, cmdName := range []string{"backfill", "stream", "sync"} {
+		for _, viaEnv := range []bool{false, true} {
+			args := []string{cmdName, "--config-file", planFile, "--max-retries", "0", "--no-status"}
+			if viaEnv {
+				t.Setenv("DDBSYNC_MFA_TOKEN", "246802")
+			} else {
+				args = append(args, "--mfa-token", "246802")
+			}
+			ios, _, _, errOut := iostreams.Test()
+			f := NewFactory(ios)
+			f.StartStatus = nil
+			f.Globals.StateDir = filepath.Join(t.TempDir(), "state")
+			fake := &recordSTS{}
+			f.CredsOptions = func(o *creds.Options) { o.HTTPClient = fake; o.STSEndpointURL = "http://sts.test" }
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			code := Run(ctx, f, args)
+			cancel()
+			if len(fake.forms) == 0 || !strings.Contains(fake.forms[0], "TokenCode=246802") || !strings.Contains(fake.forms[0], "SerialNumber=arn%3Aaws%3Aiam%3A%3A1%3Amfa%2Fm") {
+				t.Errorf("%v (env %v): exit %d, AssumeRole forms %q\n%s", args, viaEnv, code, fake.forms, errOut)
+			}
+			os.Unsetenv("DDBSYNC_MFA_TOKEN")
+		}
+	}
 }
 
 // TestNoCredentialLeaks runs command lines, failing ones included, with
