@@ -103,9 +103,17 @@ func Clients(t testing.TB) (*dynamodb.Client, *dynamodbstreams.Client) {
 	return c.DynamoDB, c.Streams
 }
 
-// Table returns a plan table reference to a DynamoDB Local table.
+// Table returns a plan table reference to a DynamoDB Local table. Call
+// Endpoint (or Clients, Provider) first: without a running endpoint it
+// panics rather than point a test at AWS.
 func Table(name string) plan.Table {
-	return plan.Table{Table: name, Region: Region, EndpointURL: endpoint}
+	var e string
+	once.Do(func() {}) // synchronises with the Do that set endpoint
+	e = endpoint
+	if e == "" {
+		panic("ddbtest.Table called before ddbtest.Endpoint: no DynamoDB Local endpoint")
+	}
+	return plan.Table{Table: name, Region: Region, EndpointURL: e}
 }
 
 // Name returns a table name unique to this test run.

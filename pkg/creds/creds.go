@@ -278,7 +278,13 @@ func (p *Provider) build(ctx context.Context, t plan.Table, endpoint string) (*C
 	var streamsOpt func(*dynamodbstreams.Options)
 	if endpoint != "" {
 		cfg.BaseEndpoint = aws.String(endpoint)
-		ddbOpt = func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) }
+		ddbOpt = func(o *dynamodb.Options) {
+			o.BaseEndpoint = aws.String(endpoint)
+			// DynamoDB-compatible servers do not all send a correct
+			// X-Amz-Crc32 (DynamoDB Local sends 0 on some error answers,
+			// which makes the SDK log a warning on every such response).
+			o.DisableValidateResponseChecksum = true
+		}
 		streamsOpt = func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(endpoint) }
 	} else {
 		ddbOpt = func(*dynamodb.Options) {}

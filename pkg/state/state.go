@@ -38,10 +38,15 @@ type FileStore struct {
 	mu  sync.Mutex // serialises writes of one key against each other
 }
 
-// NewFileStore returns a store rooted at dir, creating it if needed.
+// NewFileStore returns a store rooted at dir. The directory is created
+// by the first Put, so a run that stops before writing anything (bad
+// input, say) leaves nothing behind.
 func NewFileStore(dir string) (*FileStore, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("cannot create state directory %s: %w", dir, err)
+	if dir == "" {
+		return nil, fmt.Errorf("the state directory must not be empty (--state-dir)")
+	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("state directory %s is a file, not a directory (--state-dir)", dir)
 	}
 	return &FileStore{dir: dir}, nil
 }
@@ -50,10 +55,12 @@ func NewFileStore(dir string) (*FileStore, error) {
 func (s *FileStore) Dir() string { return s.dir }
 
 func (s *FileStore) path(key string) (string, error) {
-	clean := filepath.Clean("/" + key)
-	if clean == "/" || strings.Contains(key, "..") {
-		return "", fmt.Errorf("invalid state key %q", key)
+	for _, part := range strings.Split(key, "/") {
+		if part == "" || part == "." || part == ".." {
+			return "", fmt.Errorf("invalid state key %q", key)
+		}
 	}
+	clean := filepath.Clean("/" + key)
 	return filepath.Join(s.dir, filepath.FromSlash(clean)) + ".json", nil
 }
 
@@ -109,6 +116,11 @@ func (s *FileStore) Put(_ context.Context, key string, v any) error {
 	}
 	if err := os.Rename(tmp.Name(), p); err != nil {
 		return fmt.Errorf("write checkpoint %s: %w", p, err)
+	}
+	// Make the rename itself durable.
+	if d, err := os.Open(filepath.Dir(p)); err == nil {
+		_ = d.Sync()
+		d.Close()
 	}
 	return nil
 }

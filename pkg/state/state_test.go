@@ -73,8 +73,14 @@ func TestFileStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put(context.Background(), "../escape", doc{}); err == nil {
-		t.Error("a key with .. was accepted")
+	for _, bad := range []string{"../escape", "a/../../b", "a//b", "/abs", "a/./b"} {
+		if err := s.Put(context.Background(), bad, doc{}); err == nil {
+			t.Errorf("key %q was accepted", bad)
+		}
+	}
+	// Table names may contain dots, even two in a row.
+	if err := s.Put(context.Background(), "a..b-c..d-1234/backfill/meta", doc{}); err != nil {
+		t.Errorf("a key with a dotted table name was refused: %v", err)
 	}
 	// A damaged file is reported, naming the file and what to do.
 	p := filepath.Join(dir, "state", "bad.json")
@@ -88,3 +94,21 @@ func TestFileStore(t *testing.T) {
 }
 
 func TestMemoryStore(t *testing.T) { testStore(t, NewMemory()) }
+
+func TestFileStoreCreatesNothingUntilPut(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	s, err := NewFileStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d doc
+	if ok, err := s.Get(context.Background(), "e/x", &d); ok || err != nil {
+		t.Fatalf("Get = %v, %v", ok, err)
+	}
+	if keys, err := s.List(context.Background(), ""); err != nil || len(keys) != 0 {
+		t.Fatalf("List = %v, %v", keys, err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("state directory exists before any Put: %v", err)
+	}
+}
