@@ -10,7 +10,8 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 log=$(mktemp)
 (cd "$jar" && exec java -XX:+UseSerialGC -Djava.library.path=DynamoDBLocal_lib -jar DynamoDBLocal.jar -inMemory -port "$port") >"$log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
+stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"; }
+trap stop EXIT
 for _ in $(seq 1 300); do
   if curl -s -o /dev/null -X POST "http://127.0.0.1:$port" -H 'X-Amz-Target: DynamoDB_20120810.ListTables' \
      -H 'Content-Type: application/x-amz-json-1.0' \
@@ -22,4 +23,8 @@ for _ in $(seq 1 300); do
 done
 export DDBSYNC_TEST_ENDPOINT="http://127.0.0.1:$port"
 echo "DynamoDB Local on $DDBSYNC_TEST_ENDPOINT"
-"$@"
+status=0
+"$@" || status=$?
+stop
+trap - EXIT
+exit "$status"
