@@ -53,6 +53,7 @@ func main() {
 		extra    = flag.String("ddbsync-args", "", "extra arguments for ddbsync backfill (default settings when empty)")
 		segments = flag.Int("segments", 4, "ceiling: scan segments")
 		writers  = flag.Int("writers", 16, "ceiling: concurrent BatchWriteItem requests")
+		only     = flag.String("only", "", "measure only this contender (ceiling or ddbsync), e.g. for a peak-RSS run at 1,000,000 items")
 		warmup   = flag.Bool("warmup", true, "copy once, unmeasured, before measuring")
 		ceiling  = flag.Bool("ceiling", false, "internal: run the ceiling copy loop (-endpoint, -in, -out)")
 		in       = flag.String("in", "", "internal: input table of -ceiling")
@@ -67,7 +68,7 @@ func main() {
 		}
 		return
 	}
-	if err := bench(*n, *runs, *warmup, *endpoint, *binary, *extra, *segments, *writers); err != nil {
+	if err := bench(*n, *runs, *only, *warmup, *endpoint, *binary, *extra, *segments, *writers); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -154,7 +155,7 @@ type result struct {
 	m    benchutil.Measurement
 }
 
-func bench(n, runs int, warmup bool, endpoint, binary, extra string, segments, writers int) error {
+func bench(n, runs int, only string, warmup bool, endpoint, binary, extra string, segments, writers int) error {
 	ctx := context.Background()
 	if endpoint == "" {
 		fmt.Println("starting DynamoDB Local…")
@@ -218,6 +219,9 @@ func bench(n, runs int, warmup bool, endpoint, binary, extra string, segments, w
 	var results []result
 	for r := range runs {
 		for _, contender := range []string{"ceiling", "ddbsync"} {
+			if only != "" && contender != only {
+				continue
+			}
 			dst := fmt.Sprintf("bench-dst-%s-%d-%d", contender, r, time.Now().UnixNano())
 			if err := createTable(ctx, c, dst); err != nil {
 				return err
@@ -264,7 +268,9 @@ func bench(n, runs int, warmup bool, endpoint, binary, extra string, segments, w
 			dropTable(ctx, c, dst)
 		}
 	}
-	report(os.Stdout, n, results)
+	if only == "" {
+		report(os.Stdout, n, results)
+	}
 	return nil
 }
 

@@ -117,10 +117,6 @@ type Result struct {
 	AlreadyDone bool
 }
 
-// ErrNotImplemented is kept for callers written against the API before
-// the engine existed; Run and Done no longer return it.
-var ErrNotImplemented = errors.New("backfill engine not built yet")
-
 // ErrItemsFailed is wrapped by the error of a run in which items could not
 // be written.
 var ErrItemsFailed = errors.New("items could not be written")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -642,4 +643,83 @@ func TestReadBudgetIsKept(t *testing.T) {
 	if !strings.Contains(buf.String(), "consumed_wcu") {
 		t.Errorf("completion line lacks consumed WCU: %s", buf.String())
 	}
+}
+
+// killStore persists checkpoints until its limit, then loses every later
+// write, as a process killed with SIGKILL at that moment would; it cancels
+// the run at that point so the test does not wait for the whole copy.
+type killStore struct {
+	state.Store
+	mu     sync.Mutex
+	puts   int
+	limit  int
+	killed bool
+	kill   func()
+}
+
+func (k *killStore) Put(ctx context.Context, key string, v any) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.killed {
+		return nil
+	}
+	k.puts++
+	if k.puts > k.limit && strings.Contains(key, "/segment-") {
+		k.killed = true
+		k.kill()
+		return nil
+	}
+	return k.Store.Put(ctx, key, v)
+}
+
+func TestResumeAfterKill(t *testing.T) {
+	c, _ := ddbtest.Clients(t)
+	in, out := ddbtest.Name(t, "kill-in"), ddbtest.Name(t, "kill-out")
+	ddbtest.CreateTable(t, c, in, ddbtest.StringKey)
+	ddbtest.CreateTable(t, c, out, ddbtest.StringKey)
+	const n, pageSize, segments, pagesInFlight = 3000, 40, 4, 2
+	load(t, c, in, n, simpleItem)
+
+	fs, err := state.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ks := &killStore{Store: fs, limit: 12, kill: cancel}
+	cfg := config(t, c, c, in, out)
+	cfg.Store = ks
+	cfg.TotalSegments, cfg.PageSize, cfg.PagesInFlight, cfg.WritersPerSegment = segments, pageSize, pagesInFlight, 2
+	res1, err := backfill.Run(ctx, cfg)
+	if !errors.Is(err, context.Canceled) || !ks.killed {
+		t.Fatalf("first run: %v (killed %v); want it killed mid-run", err, ks.killed)
+	}
+	// What survived the kill.
+	var checkpointed int64
+	for seg := range segments {
+		if cp, ok, err := backfill.LoadSegment(context.Background(), fs, cfg.StateKey, seg); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			checkpointed += cp.ItemsWritten
+		}
+	}
+	if checkpointed == 0 || checkpointed >= n {
+		t.Fatalf("%d items checkpointed before the kill; want partial progress", checkpointed)
+	}
+	cfg.Store = fs
+	cfg.Stats = stats.NewEntry(in, out)
+	res2, err := backfill.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res2.ItemsWritten != n-checkpointed {
+		t.Fatalf("resumed run wrote %d; want the %d items after the surviving checkpoints", res2.ItemsWritten, n-checkpointed)
+	}
+	// Rewritten: what the first run wrote past the surviving checkpoints,
+	// at most the pages in flight (plus the page whose checkpoint the kill
+	// lost) per segment.
+	if rewritten := res1.ItemsWritten - checkpointed; rewritten > segments*(pagesInFlight+1)*pageSize {
+		t.Fatalf("%d items written again after the kill; more than the pages in flight", rewritten)
+	}
+	ddbtest.AssertSameItems(t, c, in, out, "pk", "")
 }

@@ -426,6 +426,8 @@ func (r *run) write(ctx context.Context, b *batch) error {
 		r.st.ItemsFailed.Add(failed)
 		return err
 	}
+	// Let the written items go now rather than with their whole page.
+	clear(b.reqs)
 	if b.p.remaining.Add(-1) == 0 {
 		return r.pageDone(ctx, b.p)
 	}
