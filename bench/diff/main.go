@@ -186,28 +186,47 @@ func bench(n, small int, endpoint string, reps int) error {
 		return err
 	}
 	var rows []row
-	// measure runs cmd reps times (a fresh exec.Cmd each time) and keeps
-	// the fastest run: DynamoDB Local shares the machine and its JIT warms
-	// up, so single runs are noisy.
-	measure := func(name string, items int, mk func() *exec.Cmd, check func(stdout []byte, code int) error) error {
-		var best *row
+	// once runs cmd and checks its output.
+	once := func(name string, items int, mk func() *exec.Cmd, check func(stdout []byte, code int) error) (row, error) {
+		cmd := mk()
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		m, err := benchutil.Measure(cmd)
+		if err != nil && m.ExitCode != 1 {
+			return row{}, fmt.Errorf("%s: %v\n%s", name, err, errb.String())
+		}
+		if err := check(out.Bytes(), m.ExitCode); err != nil {
+			return row{}, fmt.Errorf("%s: %v\nstdout: %s\nstderr: %s", name, err, out.String(), errb.String())
+		}
+		fmt.Fprintf(os.Stderr, "%-40s %6.1fs  CPU %5.1fs  RSS %4.0f MB\n", name, m.Wall.Seconds(), m.CPU().Seconds(), m.MaxRSSMB())
+		return row{name: name, items: items, m: m, result: strings.TrimSpace(out.String())}, nil
+	}
+	type job struct {
+		name  string
+		items int
+		mk    func() *exec.Cmd
+		check func([]byte, int) error
+	}
+	// measure runs the jobs in turn, reps rounds (ABAB…, so that neither
+	// side always runs on a warmer or more loaded server), and keeps the
+	// fastest run of each: DynamoDB Local shares the machine and its JIT
+	// warms up, so single runs are noisy.
+	measure := func(jobs ...job) error {
+		best := make([]*row, len(jobs))
 		for range reps {
-			cmd := mk()
-			var out, errb bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &errb
-			m, err := benchutil.Measure(cmd)
-			if err != nil && m.ExitCode != 1 {
-				return fmt.Errorf("%s: %v\n%s", name, err, errb.String())
-			}
-			if err := check(out.Bytes(), m.ExitCode); err != nil {
-				return fmt.Errorf("%s: %v\nstdout: %s\nstderr: %s", name, err, out.String(), errb.String())
-			}
-			fmt.Fprintf(os.Stderr, "%-40s %6.1fs  CPU %5.1fs  RSS %4.0f MB\n", name, m.Wall.Seconds(), m.CPU().Seconds(), m.MaxRSSMB())
-			if best == nil || m.Wall < best.m.Wall {
-				best = &row{name: name, items: items, m: m, result: strings.TrimSpace(out.String())}
+			for i, j := range jobs {
+				r, err := once(j.name, j.items, j.mk, j.check)
+				if err != nil {
+					return err
+				}
+				if best[i] == nil || r.m.Wall < best[i].m.Wall {
+					best[i] = &r
+				}
 			}
 		}
-		rows = append(rows, *best)
+		for _, b := range best {
+			rows = append(rows, *b)
+		}
 		return nil
 	}
 	self, err := os.Executable()
@@ -256,17 +275,17 @@ func bench(n, small int, endpoint string, reps int) error {
 	// Warm DynamoDB Local up (JIT, caches) before measuring anything.
 	warm := reps
 	reps = 1
-	if err := measure("warm-up (not measured)", n, ceilingCmd(p, 8), wantCeiling(p)); err != nil {
+	if err := measure(job{"warm-up (not measured)", n, ceilingCmd(p, 8), wantCeiling(p)}); err != nil {
 		return err
 	}
 	rows = rows[:0]
 	reps = warm
 	dry := map[string]int{"scanned": p.n, "missing": p.l.missing, "differing": p.l.differing, "matching": p.n - p.l.missing - p.l.differing}
 	for _, par := range []int{1, 8} {
-		if err := measure(fmt.Sprintf("ceiling --parallel %d", par), n, ceilingCmd(p, par), wantCeiling(p)); err != nil {
-			return err
-		}
-		if err := measure(fmt.Sprintf("diff dry run --parallel %d", par), n, diffCmd(p, par), wantDiff(p, 1, dry)); err != nil {
+		if err := measure(
+			job{fmt.Sprintf("ceiling --parallel %d", par), n, ceilingCmd(p, par), wantCeiling(p)},
+			job{fmt.Sprintf("diff dry run --parallel %d", par), n, diffCmd(p, par), wantDiff(p, 1, dry)},
+		); err != nil {
 			return err
 		}
 	}
@@ -276,18 +295,20 @@ func bench(n, small int, endpoint string, reps int) error {
 			return err
 		}
 		sdry := map[string]int{"scanned": sp.n, "missing": sp.l.missing, "differing": sp.l.differing}
-		if err := measure(fmt.Sprintf("diff dry run --parallel 8 (%d items)", small), small, diffCmd(sp, 8), wantDiff(sp, 1, sdry)); err != nil {
-			return err
+		for _, par := range []int{1, 8} {
+			if err := measure(job{fmt.Sprintf("diff dry run (%d items) --parallel %d", small, par), small, diffCmd(sp, par), wantDiff(sp, 1, sdry)}); err != nil {
+				return err
+			}
 		}
 	}
 	reps = 1 // a repair changes the slave: it runs once
 	repair := map[string]int{"scanned": p.n, "missing": p.l.missing, "differing": p.l.differing, "extra": p.l.extra,
 		"written": p.l.missing + p.l.differing, "deleted": p.l.extra, "skipped": 0, "errors": 0}
-	if err := measure("diff repair --parallel 8", n, diffCmd(p, 8, "--write-missing", "--write-differing", "--delete-extra"), wantDiff(p, 0, repair)); err != nil {
+	if err := measure(job{"diff repair --parallel 8", n, diffCmd(p, 8, "--write-missing", "--write-differing", "--delete-extra"), wantDiff(p, 0, repair)}); err != nil {
 		return err
 	}
 	after := map[string]int{"scanned": p.n, "matching": p.n, "missing": 0, "differing": 0, "extra": 0}
-	if err := measure("diff after repair -p 8", n, diffCmd(p, 8, "--scan-for-extra"), wantDiff(p, 0, after)); err != nil {
+	if err := measure(job{"diff after repair -p 8", n, diffCmd(p, 8, "--scan-for-extra"), wantDiff(p, 0, after)}); err != nil {
 		return err
 	}
 

@@ -370,7 +370,11 @@ type page struct {
 
 func (d *Differ) walk(ctx context.Context, w walkSpec) error {
 	g, gctx := errgroup.WithContext(ctx)
-	chunks := make(chan chunk, 2*d.cfg.Checkers)
+	// The queue holds about two 1 MB pages of chunks beyond what the
+	// checkers work on, so that a scan segment fetches its next page while
+	// the checkers work through the last one; divided among the segments
+	// so that memory stays bounded whatever the parallelism.
+	chunks := make(chan chunk, 2*d.cfg.Checkers+160/d.cfg.Parallel)
 	segs := make([]*segment, d.cfg.Parallel)
 	var scanners sync.WaitGroup
 	for i := range segs {

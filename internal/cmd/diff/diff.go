@@ -18,6 +18,7 @@ import (
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/logging"
 	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/creds"
 	"github.com/ddbsync/ddbsync/pkg/diff"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 )
@@ -337,6 +338,9 @@ func diffRun(ctx context.Context, o *Options) error {
 		VersionAttribute: strings.TrimSpace(o.VersionAttribute),
 		Verbose:          o.Verbose,
 		Logger:           log,
+		// Unprocessed keys and throttling beyond the SDK's retries back
+		// off from the global --retry-delay-base.
+		Backoff: creds.Backoff{Base: f.Globals.RetryDelayBase, Max: creds.DefaultMaxBackoff},
 	}
 	if o.StartingKey != "" {
 		if cfg.StartingKey, err = diff.ParseKeyJSON(o.StartingKey); err != nil {
