@@ -79,7 +79,7 @@ Exit status:
   ddbsync backfill -c plan.yml --max-wcu 500
 
   # Against DynamoDB Local
-  ddbsync backfill --endpoint-url http://localhost:8000 --input-table a --output-table b`,
+  ddbsync backfill --endpoint-url http://localhost:8000 --input-table orders --output-table orders-copy`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := opts.PlanFlags.Load(cmd, plan.ModeBackfill, f.IOStreams.In)

@@ -126,7 +126,7 @@ EXIT STATUS
   ddbsync diff --config-file plan.yml --write-missing
 
   # Against DynamoDB Local
-  ddbsync diff --endpoint-url http://localhost:8000 -m us-east-1:a -s us-east-1:b`,
+  ddbsync diff --endpoint-url http://localhost:8000 -m us-east-1:orders -s us-east-1:orders-copy`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := opts.validate(cmd); err != nil {
