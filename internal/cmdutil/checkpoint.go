@@ -2,10 +2,13 @@ package cmdutil
 
 import (
 	"context"
+	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
 )
@@ -65,4 +68,46 @@ func (f *Factory) CheckpointStore(ctx context.Context, p *plan.Plan, prov *creds
 		return nil, err
 	}
 	return st, nil
+}
+
+// LeaseFlags are the scale-out flags of backfill, stream and sync.
+type LeaseFlags struct {
+	// CheckpointTable is --checkpoint-table.
+	CheckpointTable string
+	// Duration is --lease-duration: a worker whose leases were not renewed
+	// for this long is considered dead and its units are taken over.
+	Duration time.Duration
+}
+
+// Bounds of --lease-duration.
+const (
+	MinLeaseDuration = time.Second
+	MaxLeaseDuration = 10 * time.Minute
+)
+
+// AddLeaseFlags registers --checkpoint-table and --lease-duration on cmd.
+func AddLeaseFlags(cmd *cobra.Command, lf *LeaseFlags) {
+	AddCheckpointTableFlag(cmd, &lf.CheckpointTable)
+	cmd.Flags().DurationVar(&lf.Duration, "lease-duration", lease.DefaultDuration,
+		"with a checkpoint table: how long a silent worker keeps its leases before others take over its work (renewed every third of it)")
+}
+
+// Apply puts the flags into a loaded plan (see ApplyCheckpointTable) and
+// checks --lease-duration.
+func (lf *LeaseFlags) Apply(cmd *cobra.Command, p *plan.Plan, mode plan.Mode) error {
+	if f := cmd.Flags().Lookup("lease-duration"); f != nil && f.Changed {
+		if lf.Duration < MinLeaseDuration || lf.Duration > MaxLeaseDuration {
+			return FlagErrorf("--lease-duration %s is out of range; allowed: %s to %s", lf.Duration, MinLeaseDuration, MaxLeaseDuration)
+		}
+	}
+	return ApplyCheckpointTable(p, lf.CheckpointTable, mode)
+}
+
+// LeaseOptions are the lease.Options of a run.
+func (lf *LeaseFlags) LeaseOptions(log *zap.Logger) lease.Options {
+	d := lf.Duration
+	if d <= 0 {
+		d = lease.DefaultDuration
+	}
+	return lease.Options{Duration: d, Logger: log}
 }

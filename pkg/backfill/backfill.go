@@ -17,6 +17,7 @@ import (
 	"github.com/ddbsync/ddbsync/internal/ddb"
 	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
 )
@@ -81,7 +82,15 @@ type Config struct {
 	Backoff creds.Backoff
 	// Now is the clock of --skip-expired (nil: time.Now).
 	Now func() time.Time
+
+	// Leases, when set, shares the segments with other workers
+	// (--checkpoint-table; Store is then the same table): see Leases. It
+	// is ignored when Segments is given (a static split takes no leases).
+	Leases *Leases
 }
+
+// leased reports whether the run takes segment leases.
+func (c Config) leased() bool { return c.Leases != nil && len(c.Segments) == 0 }
 
 // Defaults of the tuning fields of Config.
 const (
@@ -132,6 +141,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	if r.st == nil {
 		r.st = stats.NewEntry(cfg.InputTable, cfg.OutputTable)
+	}
+	if cfg.Source != nil && cfg.Dest != nil {
+		r.cfg.Source = countingSource{SourceAPI: cfg.Source, st: r.st}
+		r.cfg.Dest = countingDest{DestAPI: cfg.Dest, st: r.st}
 	}
 	stats.SetPhase(&r.st.BackfillPhase, stats.Running)
 	res, err := r.run(ctx)
@@ -203,8 +216,11 @@ func Check(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	_, _, err = plan0(ctx, cfg, in.TableSizeBytes)
-	return err
+	total, _, err := plan0(ctx, cfg, in.TableSizeBytes)
+	if err != nil || !cfg.leased() {
+		return err
+	}
+	return cfg.Leases.Manager.CheckFingerprint(ctx, cfg.Leases.Scope(), lease.BackfillFingerprint(cfg.Leases.Entry, total))
 }
 
 const createHint = "create it first, or pass --create-output-table to create it from the input table's description"
@@ -228,7 +244,12 @@ func plan0(ctx context.Context, cfg Config, tableBytes *int64) (int, []int, erro
 	if tableBytes != nil {
 		size = *tableBytes
 	}
-	total, err := resolveTotal(cfg.TotalSegments, m, size)
+	var total int
+	if cfg.leased() {
+		total, err = leaseTotal(ctx, cfg, m)
+	} else {
+		total, err = resolveTotal(cfg.TotalSegments, m, size)
+	}
 	if err != nil {
 		return 0, nil, err
 	}

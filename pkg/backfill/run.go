@@ -18,6 +18,7 @@ import (
 	"github.com/ddbsync/ddbsync/internal/ddb"
 	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/lease"
 )
 
 // run is the state of one Run.
@@ -30,6 +31,7 @@ type run struct {
 	rcu, wcu                       stats.Float
 
 	total     int
+	resumed   atomic.Bool // a leased segment resumed from a checkpoint
 	ttlAttr   string
 	now       func() time.Time
 	writer    *ddb.Writer
@@ -52,6 +54,13 @@ type segment struct {
 
 	flushMu sync.Mutex
 	saved   int64 // version last written to the store
+
+	// With leases: checkpoints go through the lease; ctx ends when the
+	// lease is lost or the run stops; finished is closed once the last
+	// page is written.
+	lease    *lease.Lease
+	ctx      context.Context
+	finished chan struct{}
 }
 
 // page is one Scan page on its way to the output table.
@@ -112,6 +121,24 @@ func (r *run) run(ctx context.Context) (Result, error) {
 	// Checkpoints.
 	var todo []*segment
 	done := 0
+	leased := cfg.leased()
+	if leased {
+		lc := cfg.Leases
+		if err := lc.Manager.Register(ctx, lc.Scope(), lease.BackfillFingerprint(lc.Entry, total), lease.Segments(total)); err != nil {
+			return res, err
+		}
+		all, err := lc.Done(ctx)
+		if err != nil {
+			return res, err
+		}
+		if all {
+			res.AlreadyDone, res.Resumed = true, true
+			r.log.Info(fmt.Sprintf("Backfill already complete: every one of the %d segment leases in checkpoint table %s is finished; nothing to do",
+				total, lc.Manager.Table()))
+			return res, nil
+		}
+		segs = nil // taken one lease at a time
+	}
 	for _, n := range segs {
 		s := &segment{n: n, ckpt: SegmentCheckpoint{Segment: n, TotalSegments: total}}
 		c, ok, err := LoadSegment(ctx, cfg.Store, cfg.StateKey, n)
@@ -136,7 +163,7 @@ func (r *run) run(ctx context.Context) (Result, error) {
 	if done > 0 {
 		res.Resumed = true
 	}
-	if len(todo) == 0 {
+	if len(todo) == 0 && !leased {
 		res.AlreadyDone = true
 		r.log.Info(fmt.Sprintf("Backfill already complete: the checkpoints say segments %s of %d were all copied; nothing to do (remove the state directory, --state-dir, to copy again)",
 			segmentsString(segs, total), total))
@@ -163,7 +190,11 @@ func (r *run) run(ctx context.Context) (Result, error) {
 	if parallel <= 0 {
 		parallel = DefaultParallel
 	}
-	parallel = min(parallel, len(todo))
+	if leased {
+		parallel = min(parallel, total)
+	} else {
+		parallel = min(parallel, len(todo))
+	}
 	perSeg := cfg.WritersPerSegment
 	if perSeg <= 0 {
 		perSeg = DefaultWritersPerSegment
@@ -197,6 +228,10 @@ func (r *run) run(ctx context.Context) (Result, error) {
 	startWCU := r.st.ConsumedWCU.Load()
 
 	msg := fmt.Sprintf("Backfill started: segments %s of %d (%d at a time, %d writers)", segmentsString(segs, total), total, parallel, nWriters)
+	if leased {
+		msg = fmt.Sprintf("Backfill started: %d segments shared with other workers through leases in checkpoint table %s (worker %s, lease duration %s; up to %d segments at a time, %d writers)",
+			total, cfg.Leases.Manager.Table(), cfg.Leases.Manager.Worker(), cfg.Leases.Manager.Options().Duration, parallel, nWriters)
+	}
 	if res.Resumed {
 		msg += fmt.Sprintf("; resuming from checkpoints: %d segments already done, %d to go", done, len(todo))
 	}
@@ -208,6 +243,9 @@ func (r *run) run(ctx context.Context) (Result, error) {
 	}
 	g.Go(func() error {
 		defer close(r.jobs)
+		if leased {
+			return r.processLeased(gctx, parallel, pages)
+		}
 		sg, sctx := errgroup.WithContext(gctx)
 		sg.SetLimit(parallel)
 		for _, s := range todo {
@@ -229,6 +267,9 @@ func (r *run) run(ctx context.Context) (Result, error) {
 		if ferr := r.flush(fctx, s); ferr != nil && err == nil {
 			err = ferr
 		}
+	}
+	if r.resumed.Load() {
+		res.Resumed = true
 	}
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
@@ -414,6 +455,15 @@ func (r *run) writeLoop(ctx context.Context) error {
 }
 
 func (r *run) write(ctx context.Context, b *batch) error {
+	if s := b.p.seg; s.ctx != nil {
+		if s.ctx.Err() != nil {
+			return nil // the segment stopped (lease lost or run stopping): its new owner reads the page again
+		}
+		// Stop at once if the lease is lost while writing.
+		wctx, cancel := s.lease.WithContext(ctx)
+		defer cancel()
+		ctx = wctx
+	}
 	n, err := r.writer.Write(ctx, b.reqs)
 	r.written.Add(int64(n))
 	r.st.ItemsWritten.Add(int64(n))
@@ -473,6 +523,9 @@ func (r *run) pageDone(ctx context.Context, p *page) error {
 	}
 	if finished {
 		r.log.Info(fmt.Sprintf("Segment %d of %d complete: %d items written", s.n, r.total, items))
+		if s.finished != nil {
+			close(s.finished)
+		}
 	}
 	return nil
 }
@@ -488,6 +541,17 @@ func (r *run) flush(ctx context.Context, s *segment) error {
 		return nil
 	}
 	c.Updated = time.Now().UTC()
+	if s.lease != nil {
+		err := s.lease.Checkpoint(context.WithoutCancel(ctx), c)
+		switch {
+		case errors.Is(err, lease.ErrLost) || errors.Is(err, lease.ErrEnded):
+			return nil // no longer ours: the new owner goes on from the last checkpoint
+		case err != nil:
+			return fmt.Errorf("save the checkpoint of segment %d: %w", s.n, err)
+		}
+		s.saved = v
+		return nil
+	}
 	if err := r.cfg.Store.Put(context.WithoutCancel(ctx), segmentKey(r.cfg.StateKey, s.n), c); err != nil {
 		return fmt.Errorf("save the checkpoint of segment %d: %w", s.n, err)
 	}

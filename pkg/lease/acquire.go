@@ -100,15 +100,11 @@ func (m *Manager) checkFingerprint(ctx context.Context, scope, pk, kind, fingerp
 		if out.Item != nil {
 			stored, _ := out.Item[attrFingerprint].(*types.AttributeValueMemberS)
 			if stored == nil || stored.Value != fingerprint {
-				old := "(none)"
+				old := ""
 				if stored != nil {
 					old = stored.Value
 				}
-				return &plan.Error{Msg: fmt.Sprintf(
-					"checkpoint table %s holds %s progress of %s made with another plan (then: %s; now: %s). "+
-						"Mixing the two would skip or repeat work: finish the run with the original settings, "+
-						"or start over by deleting the items with %s = %q from %s (or name another checkpoint table)",
-					m.table, kind, pk, old, fingerprint, state.AttrPK, pk, m.table)}
+				return m.fingerprintError(pk, kind, old, fingerprint)
 			}
 			return nil
 		}
@@ -379,4 +375,15 @@ func (m *Manager) take(ctx context.Context, scope, pk string, in Info, stealingF
 		m.log.Debug(fmt.Sprintf("took %s %s, starting %s", scope, in.Unit, resume), zap.String("unit", in.Unit))
 	}
 	return l, nil
+}
+
+func (m *Manager) fingerprintError(pk, kind, old, now string) error {
+	if old == "" {
+		old = "(none)"
+	}
+	return &plan.Error{Msg: fmt.Sprintf(
+		"checkpoint table %s holds %s progress of %s made with another plan (then: %s; now: %s). "+
+			"Mixing the two would skip or repeat work: finish the run with the original settings, "+
+			"or start over by deleting the items with %s = %q from %s (or name another checkpoint table)",
+		m.table, kind, pk, old, now, state.AttrPK, pk, m.table)}
 }

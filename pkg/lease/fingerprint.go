@@ -73,3 +73,19 @@ func (m *Manager) Fingerprint(ctx context.Context, scope string) (string, bool, 
 	}
 	return fp.Value, true, nil
 }
+
+// CheckFingerprint compares fingerprint with the one registered for scope,
+// writing nothing: a different one is the *plan.Error Register would
+// return; none registered yet is fine. Commands call it for every entry
+// before any entry starts.
+func (m *Manager) CheckFingerprint(ctx context.Context, scope, fingerprint string) error {
+	pk, kind, err := splitScope(scope)
+	if err != nil {
+		return err
+	}
+	stored, ok, err := m.Fingerprint(ctx, scope)
+	if err != nil || !ok || stored == fingerprint {
+		return err
+	}
+	return m.fingerprintError(pk, kind, stored, fingerprint)
+}

@@ -410,3 +410,6 @@ func (m *Manager) drop(l *Lease) {
 	}
 	m.mu.Unlock()
 }
+
+// Table is the name of the checkpoint table.
+func (m *Manager) Table() string { return m.table }

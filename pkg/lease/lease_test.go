@@ -552,6 +552,19 @@ func TestPlanFingerprintMismatch(t *testing.T) {
 	if err != nil || len(infos) != 8 {
 		t.Errorf("after the refusal the scope has %d leases (%v); want the original 8", len(infos), err)
 	}
+	// CheckFingerprint says the same without writing anything.
+	if err := b.CheckFingerprint(ctx, scope, "total_segments=16"); !errors.As(err, &pe) || !strings.Contains(err.Error(), "total_segments=8") {
+		t.Errorf("CheckFingerprint with another plan = %v; want a *plan.Error naming the registered one", err)
+	}
+	if err := b.CheckFingerprint(ctx, scope, "total_segments=8"); err != nil {
+		t.Errorf("CheckFingerprint with the same plan = %v", err)
+	}
+	if err := b.CheckFingerprint(ctx, "never-registered/backfill", "x"); err != nil {
+		t.Errorf("CheckFingerprint of a new scope = %v", err)
+	}
+	if _, ok, _ := b.Fingerprint(ctx, "never-registered/backfill"); ok {
+		t.Errorf("CheckFingerprint registered a fingerprint")
+	}
 	if fp, ok, err := b.Fingerprint(ctx, scope); err != nil || !ok || fp != "total_segments=8" {
 		t.Errorf("Fingerprint = %q, %v, %v; want the registered one", fp, ok, err)
 	}

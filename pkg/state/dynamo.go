@@ -367,3 +367,45 @@ func (s *DynamoStore) List(ctx context.Context, prefix string) ([]string, error)
 	sort.Strings(keys)
 	return keys, nil
 }
+
+// PutIfAbsent writes v under key only when no document is there yet (a
+// conditional write), and reports whether it wrote. Workers that race to
+// record the same thing (sync's handover) call it, and the losers read
+// the winner's document with Get. A retried request whose first attempt
+// was applied reports false: Get then returns this worker's own document.
+func (s *DynamoStore) PutIfAbsent(ctx context.Context, key string, v any) (bool, error) {
+	pk, sk, err := SplitKey(key)
+	if err != nil {
+		return false, err
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return false, fmt.Errorf("encode checkpoint %s: %w", key, err)
+	}
+	if len(data) > maxDocBytes {
+		return false, fmt.Errorf("checkpoint %s is %d bytes; the checkpoint table holds documents up to %d bytes", key, len(data), maxDocBytes)
+	}
+	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(s.table),
+		Key:                 itemKey(pk, sk),
+		UpdateExpression:    aws.String("SET #doc = :doc, #at = :at, #writer = :writer ADD #version :one"),
+		ConditionExpression: aws.String("attribute_not_exists(#doc)"),
+		ExpressionAttributeNames: map[string]string{
+			"#doc": AttrDoc, "#at": AttrUpdatedAt, "#writer": AttrWriter, "#version": AttrVersion,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":doc":    &types.AttributeValueMemberS{Value: string(data)},
+			":at":     &types.AttributeValueMemberS{Value: s.opts.Now().UTC().Format(time.RFC3339Nano)},
+			":writer": &types.AttributeValueMemberS{Value: s.opts.Writer},
+			":one":    &types.AttributeValueMemberN{Value: "1"},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.fail("UpdateItem "+key, err)
+	}
+	return true, nil
+}

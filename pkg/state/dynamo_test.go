@@ -5,6 +5,8 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -287,5 +289,53 @@ func TestFactoryCheckpointStore(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "checkpoint table "+name+" does not exist: creating it") {
 		t.Errorf("no creation line on stdout: %q", out.String())
+	}
+}
+
+// PutIfAbsent: of several workers racing to record a document, exactly
+// one writes; everyone then reads the winner's document.
+func TestDynamoStorePutIfAbsent(t *testing.T) {
+	st, _, _ := newDynamoStore(t)
+	ctx := context.Background()
+	const key = "entry-1/sync/handover"
+	type doc struct{ Worker int }
+	var wg sync.WaitGroup
+	var wins atomic.Int32
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wrote, err := st.PutIfAbsent(ctx, key, doc{Worker: w})
+			if err != nil {
+				errs <- err
+				return
+			}
+			if wrote {
+				wins.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if wins.Load() != 1 {
+		t.Fatalf("%d workers wrote the document; want exactly 1", wins.Load())
+	}
+	var got doc
+	if ok, err := st.Get(ctx, key, &got); err != nil || !ok {
+		t.Fatalf("Get = %v, %v", ok, err)
+	}
+	if wrote, err := st.PutIfAbsent(ctx, key, doc{Worker: 99}); err != nil || wrote {
+		t.Fatalf("PutIfAbsent over an existing document = %v, %v", wrote, err)
+	}
+	var again doc
+	if _, err := st.Get(ctx, key, &again); err != nil || again != got {
+		t.Fatalf("document changed to %+v (%v); want %+v", again, err, got)
+	}
+	if _, err := st.PutIfAbsent(ctx, "~lease/x", doc{}); err == nil {
+		t.Fatal("PutIfAbsent accepted a reserved key")
 	}
 }

@@ -47,7 +47,6 @@ func (e *GapError) Error() string {
 // readShard reads one shard from its checkpoint (or its trim horizon) to
 // its end, applying every batch before reading the next.
 func (e *engine) readShard(ctx context.Context, sh *shardState) error {
-	log := e.log.With(zap.String("shard", sh.ID))
 	cp, err := e.loadCheckpoint(ctx, sh.ID)
 	if err != nil {
 		return err
@@ -56,6 +55,31 @@ func (e *engine) readShard(ctx context.Context, sh *shardState) error {
 		e.setState(sh, func(s *shardState) { s.done = true })
 		return nil
 	}
+	return e.consume(ctx, sh, cp, unitIO{
+		save: func(ctx context.Context, cp checkpoint) error {
+			return e.saveCheckpoint(ctx, sh.ID, cp)
+		},
+		finishing: func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithoutCancel(ctx), func() {}
+		},
+	})
+}
+
+// unitIO is how consume saves progress: in the state store, or through a
+// lease of the checkpoint table.
+type unitIO struct {
+	// save records the shard's checkpoint.
+	save func(ctx context.Context, cp checkpoint) error
+	// finishing returns the context a batch read before a stop is written
+	// and checkpointed under: it outlives ctx's cancellation (a stop
+	// finishes the writes in flight), but a lease mode ends it when the
+	// lease is lost (the new owner applies the batch again).
+	finishing func(ctx context.Context) (context.Context, context.CancelFunc)
+}
+
+// consume reads one shard after cp to its end.
+func (e *engine) consume(ctx context.Context, sh *shardState, cp checkpoint, sink unitIO) error {
+	log := e.log.With(zap.String("shard", sh.ID))
 	// skipUpTo: after recovering from trimmed data from the trim horizon,
 	// records up to the checkpoint were applied already.
 	skipUpTo := ""
@@ -144,12 +168,14 @@ func (e *engine) readShard(ctx context.Context, sh *shardState) error {
 		if len(recs) > 0 {
 			// The batch is written and checkpointed even when ctx is
 			// cancelled meanwhile: a stop finishes the writes in flight.
-			last, err := e.apply(context.WithoutCancel(ctx), recs)
-			if err != nil {
-				return err
+			fctx, done := sink.finishing(ctx)
+			last, err := e.apply(fctx, recs)
+			if err == nil {
+				cp.Seq, cp.Created = seqOf(last), createdOf(last)
+				err = sink.save(fctx, cp)
 			}
-			cp.Seq, cp.Created = seqOf(last), createdOf(last)
-			if err := e.saveCheckpoint(context.WithoutCancel(ctx), sh.ID, cp); err != nil {
+			done()
+			if err != nil {
 				return err
 			}
 			if cp.Created.After(e.started) {
@@ -158,7 +184,10 @@ func (e *engine) readShard(ctx context.Context, sh *shardState) error {
 		}
 		if out.NextShardIterator == nil || *out.NextShardIterator == "" {
 			cp.Done = true
-			if err := e.saveCheckpoint(context.WithoutCancel(ctx), sh.ID, cp); err != nil {
+			fctx, done := sink.finishing(ctx)
+			err := sink.save(fctx, cp)
+			done()
+			if err != nil {
 				return err
 			}
 			log.Debug("shard finished")

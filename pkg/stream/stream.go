@@ -91,6 +91,11 @@ type Config struct {
 	// OnApplied, when set, is called after each batch is written (the
 	// benchmark measures latency with it).
 	OnApplied func([]Applied)
+
+	// Leases, when set, shares the stream's shards with other workers
+	// (--checkpoint-table); shard checkpoints then live in the leases,
+	// not in Store. nil: this process reads every shard.
+	Leases *Leases
 }
 
 // Applied describes one change written to the output.
@@ -209,6 +214,11 @@ func newEngine(ctx context.Context, cfg Config, dryRun bool) (*engine, error) {
 		e.st = stats.NewEntry(cfg.InputTable, cfg.OutputTable)
 	}
 	e.started = e.now()
+	// Count the SDK's retries too (see countRetries).
+	e.cfg.Streams = countingStreams{StreamsAPI: cfg.Streams, st: e.st}
+	e.cfg.Source = countingSource{SourceAPI: cfg.Source, st: e.st}
+	e.cfg.Dest = countingDest{DestAPI: cfg.Dest, st: e.st}
+	cfg = e.cfg
 
 	info, err := Check(ctx, cfg.Source, cfg.InputTable)
 	if err != nil {
@@ -245,6 +255,11 @@ func newEngine(ctx context.Context, cfg Config, dryRun bool) (*engine, error) {
 		return nil, &plan.Error{Msg: err.Error()}
 	}
 	e.info = info
+	if cfg.Leases != nil {
+		if err := e.checkLeases(ctx); err != nil {
+			return nil, err
+		}
+	}
 	e.writer = &ddb.Writer{Client: cfg.Dest, Table: cfg.OutputTable, Limiter: ddb.NewLimiter(cfg.MaxWCU), Stats: e.st}
 	for _, id := range cfg.FinishedShards {
 		e.shards[id] = &shardState{Shard: Shard{ID: id}, done: true}
@@ -287,13 +302,18 @@ func (e *engine) poke() {
 func (e *engine) run(ctx context.Context) error {
 	stats.SetPhase(&e.st.StreamPhase, stats.Running)
 	e.log.Info("streaming", zap.String("stream", e.info.ARN), zap.String("view_type", string(e.info.ViewType)))
-	readCtx, stopReaders := context.WithCancel(ctx)
-	defer stopReaders()
-	g, gctx := errgroup.WithContext(readCtx)
-	err := e.coordinate(gctx, g)
-	stopReaders()
-	if werr := g.Wait(); werr != nil && !errors.Is(werr, context.Canceled) {
-		err = werr
+	var err error
+	if e.cfg.Leases != nil {
+		err = e.runLeased(ctx)
+	} else {
+		readCtx, stopReaders := context.WithCancel(ctx)
+		defer stopReaders()
+		g, gctx := errgroup.WithContext(readCtx)
+		err = e.coordinate(gctx, g)
+		stopReaders()
+		if werr := g.Wait(); werr != nil && !errors.Is(werr, context.Canceled) {
+			err = werr
+		}
 	}
 	e.st.OpenShards.Store(0)
 	if err != nil && !errors.Is(err, context.Canceled) {

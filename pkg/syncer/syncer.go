@@ -16,6 +16,7 @@ import (
 
 	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/backfill"
+	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stream"
@@ -66,6 +67,15 @@ type Config struct {
 	Logger   *zap.Logger
 	Now      func() time.Time
 
+	// Leases, when set, shares the work with other workers through the
+	// checkpoint table (Store is then its state.DynamoStore): the stream's
+	// shards are leased (stream.Leases), and the handover is recorded by
+	// the first worker with a conditional write and read by the others.
+	Leases *lease.Manager
+	// Entry is the plan entry (lease scopes and plan fingerprints); needed
+	// with Leases.
+	Entry plan.Entry
+
 	SafetyMargin time.Duration // default DefaultSafetyMargin
 	Retention    time.Duration // the stream's retention, default 24h
 
@@ -111,6 +121,19 @@ func (c *Config) defaults() {
 	}
 }
 
+// conditionalStore is a store shared by several workers
+// (state.DynamoStore) that can write a document only if it is absent.
+type conditionalStore interface {
+	PutIfAbsent(ctx context.Context, key string, v any) (bool, error)
+}
+
+func (c *Config) streamLeases() *stream.Leases {
+	if c.Leases == nil {
+		return nil
+	}
+	return &stream.Leases{Manager: c.Leases, Entry: c.Entry}
+}
+
 func (c *Config) handoverKey() string { return c.StateKey + "/sync/handover" }
 
 func (c *Config) backfillConfig() backfill.Config {
@@ -119,7 +142,17 @@ func (c *Config) backfillConfig() backfill.Config {
 		Segments: c.Segments, TotalSegments: c.TotalSegments, MaxWCU: c.MaxWCU, MaxRCU: c.MaxRCU,
 		SkipExpired: c.SkipExpired, CreateOutputTable: c.CreateOutputTable,
 		Store: c.Store, StateKey: c.StateKey, Stats: c.Stats, Logger: c.Logger,
+		Leases: c.backfillLeases(),
 	}
+}
+
+// backfillLeases are the segment leases of a shared backfill (none for a
+// static split).
+func (c *Config) backfillLeases() *backfill.Leases {
+	if c.Leases == nil || len(c.Segments) > 0 {
+		return nil
+	}
+	return &backfill.Leases{Manager: c.Leases, Entry: c.Entry}
 }
 
 // Check does what Run does before any write: the input has a stream (when
@@ -145,7 +178,17 @@ func Check(ctx context.Context, cfg Config) error {
 				Source: cfg.Source, Dest: cfg.Dest, Streams: cfg.Streams,
 				InputTable: cfg.InputTable, OutputTable: cfg.OutputTable,
 				StreamARN: h.StreamARN, Store: cfg.Store, StateKey: cfg.StateKey,
+				UntilCaughtUp: cfg.UntilCaughtUp, Leases: cfg.streamLeases(),
 			})
+		}
+		if cfg.Leases != nil {
+			if cfg.UntilCaughtUp {
+				return &plan.Error{Msg: "--until-caught-up cannot be combined with a checkpoint table: with leases no worker sees the whole stream; stop the workers with SIGTERM instead (they checkpoint and release their shards), or run one worker without --checkpoint-table"}
+			}
+			scope := lease.Scope(cfg.Entry.ID(), lease.KindStream)
+			if err := cfg.Leases.CheckFingerprint(ctx, scope, lease.StreamFingerprint(cfg.Entry, info.ARN)); err != nil {
+				return err
+			}
 		}
 	}
 	if cfg.Backfill {
@@ -181,7 +224,12 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if cfg.Backfill {
-		done, err := cfg.BackfillDone(ctx, cfg.Store, cfg.StateKey)
+		backfillDone := cfg.BackfillDone
+		if bl := cfg.backfillLeases(); bl != nil {
+			// Shared: done when every segment lease is finished.
+			backfillDone = func(ctx context.Context, _ state.Store, _ string) (bool, error) { return bl.Done(ctx) }
+		}
+		done, err := backfillDone(ctx, cfg.Store, cfg.StateKey)
 		if err != nil {
 			return err
 		}
@@ -205,6 +253,7 @@ func Run(ctx context.Context, cfg Config) error {
 		SkipTTLDeletes: cfg.SkipTTLDeletes, UntilCaughtUp: cfg.UntilCaughtUp,
 		MaxWCU: cfg.MaxWCU, Store: cfg.Store, StateKey: cfg.StateKey,
 		Stats: cfg.Stats, Logger: cfg.Logger, Now: cfg.Now, Retention: cfg.Retention,
+		Leases: cfg.streamLeases(),
 	}
 	if h.Backfill {
 		if err := checkCovered(ctx, cfg, h); err != nil {
@@ -253,7 +302,28 @@ func recordHandover(ctx context.Context, cfg Config) (*Handover, error) {
 		return nil, err
 	}
 	h = Handover{StreamARN: info.ARN, T0: cfg.Now().UTC(), Backfill: cfg.Backfill, Shards: l.Shards}
-	if err := cfg.Store.Put(ctx, cfg.handoverKey(), h); err != nil {
+	if shared, ok := cfg.Store.(conditionalStore); ok {
+		// Several workers start at once: the first one's record counts.
+		wrote, err := shared.PutIfAbsent(ctx, cfg.handoverKey(), h)
+		if err != nil {
+			return nil, err
+		}
+		if !wrote {
+			var theirs Handover
+			ok, err := cfg.Store.Get(ctx, cfg.handoverKey(), &theirs)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, fmt.Errorf("the sync handover record %s vanished from the checkpoint table while it was being read; run the command again", cfg.handoverKey())
+			}
+			if theirs.StreamARN != info.ARN {
+				return nil, changedStream(cfg, theirs.StreamARN, info.ARN)
+			}
+			cfg.Logger.Info("using the handover recorded by another worker", zap.Time("t0", theirs.T0), zap.String("stream", theirs.StreamARN))
+			return &theirs, nil
+		}
+	} else if err := cfg.Store.Put(ctx, cfg.handoverKey(), h); err != nil {
 		return nil, err
 	}
 	cfg.Logger.Info("recorded the stream for the handover", zap.Time("t0", h.T0), zap.Int("shards", len(h.Shards)))

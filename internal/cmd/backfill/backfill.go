@@ -16,8 +16,13 @@ import (
 	"github.com/ddbsync/ddbsync/internal/logging"
 	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/backfill"
+	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/state"
 )
+
+// maxScanLimit bounds --scan-limit.
+const maxScanLimit = 100000
 
 // Options are the inputs of one `ddbsync backfill` run.
 type Options struct {
@@ -28,8 +33,10 @@ type Options struct {
 	Plan *plan.Plan
 
 	PlanFlags         cmdutil.PlanFlags
+	LeaseFlags        cmdutil.LeaseFlags
 	CreateOutputTable bool
 	SkipExpired       bool
+	ScanLimit         int
 }
 
 // NewCmdBackfill builds the command; runF replaces the run in tests.
@@ -52,12 +59,26 @@ interrupted or killed, the same command continues where it stopped. Once
 a backfill is complete, running it again does nothing; remove the state
 directory to copy again. Resuming needs the same total segments.
 
+Several workers: give every worker the same plan and the same
+--checkpoint-table (a DynamoDB table, created on first use) and
+--backfill-total-segments (required for the first worker; later ones
+read it from the table). The segments are then shared through leases:
+each worker scans the segments it holds, checkpoints every fully written
+page in the lease, and exits 0 once every segment is finished, by it or
+another worker. The segments of a worker that dies are taken over by the
+others after --lease-duration, from its last checkpoint; at most its
+pages in flight are written twice (--scan-limit makes pages smaller).
+With --backfill-segments a worker copies just those segments and takes
+no leases. See docs/scale-out.md.
+
 Logs go to standard output; the live status goes to standard error.
 
 Exit status:
   0    every item was copied (or skipped with --skip-expired)
   2    invalid usage or configuration: a missing table, key schemas that
-       differ, a bad plan; nothing was read or written
+       differ, a bad plan, a checkpoint table that is not ddbsync's or
+       holds progress of another plan (another total segments); nothing
+       was read or written
   3    runtime failure: items that could not be written, a table lost
        during the run, access denied
   130  interrupted; progress is checkpointed, run the same command to resume`,
@@ -75,6 +96,9 @@ Exit status:
   ddbsync backfill -c plan.yml --backfill-total-segments 8 --backfill-segments 0,1,2,3
   ddbsync backfill -c plan.yml --backfill-total-segments 8 --backfill-segments 4,5,6,7
 
+  # One of several workers sharing the copy (run the same command on each)
+  ddbsync backfill -c plan.yml --checkpoint-table ddbsync-checkpoints --backfill-total-segments 64
+
   # Stay under 500 write units per second on the output
   ddbsync backfill -c plan.yml --max-wcu 500
 
@@ -86,6 +110,12 @@ Exit status:
 			if err != nil {
 				return err
 			}
+			if err := opts.LeaseFlags.Apply(cmd, p, plan.ModeBackfill); err != nil {
+				return err
+			}
+			if opts.ScanLimit < 0 || opts.ScanLimit > maxScanLimit {
+				return cmdutil.FlagErrorf("--scan-limit is %d; allowed: 0 (pages of up to 1 MB) to %d", opts.ScanLimit, maxScanLimit)
+			}
 			opts.Plan = p
 			opts.Ctx = cmd.Context()
 			if runF != nil {
@@ -95,7 +125,9 @@ Exit status:
 		},
 	}
 	cmdutil.AddPlanFlags(cmd, &opts.PlanFlags)
+	cmdutil.AddLeaseFlags(cmd, &opts.LeaseFlags)
 	fl := cmd.Flags()
+	fl.IntVar(&opts.ScanLimit, "scan-limit", 0, "items per Scan page (0: DynamoDB's pages of up to 1 MB); smaller pages mean finer checkpoints")
 	fl.BoolVar(&opts.CreateOutputTable, "create-output-table", false, "create a missing output table from the input's description (keys, indexes, billing mode, capacities)")
 	fl.BoolVar(&opts.SkipExpired, "skip-expired", false, "leave out items whose time to live lies in the past but which DynamoDB has not deleted yet")
 	return cmd
@@ -119,11 +151,21 @@ func backfillRun(opts *Options) error {
 	if err != nil {
 		return err
 	}
-	store, err := f.StateStore()
-	if err != nil {
-		return &cmdutil.UsageError{Err: err}
-	}
 	prov := f.Creds(nil)
+	worker := lease.NewWorkerID()
+	store, err := f.CheckpointStore(ctx, opts.Plan, prov, worker)
+	if err != nil {
+		if opts.Plan.CheckpointTable == nil {
+			return &cmdutil.UsageError{Err: err}
+		}
+		return err
+	}
+	// With a checkpoint table, the workers share the segments through
+	// leases (unless a static split names this worker's segments).
+	var leases *lease.Manager
+	if ds, ok := store.(*state.DynamoStore); ok {
+		leases = lease.NewManager(ds, worker, opts.LeaseFlags.LeaseOptions(logger))
+	}
 	reg := stats.NewRegistry()
 
 	var jobs []*job
@@ -161,7 +203,11 @@ func backfillRun(opts *Options) error {
 			StateKey:          e.ID(),
 			Stats:             st,
 			Logger:            log,
+			PageSize:          int32(opts.ScanLimit),
 		}})
+		if leases != nil && len(segs) == 0 {
+			jobs[len(jobs)-1].cfg.Leases = &backfill.Leases{Manager: leases, Entry: e}
+		}
 	}
 
 	// Check every entry before any of them writes: a missing table or a
@@ -176,6 +222,14 @@ func backfillRun(opts *Options) error {
 	}
 
 	stop := f.Status(ctx, reg, "backfill")
+	if leases != nil {
+		// Heartbeat for the whole run, including the final checkpoints and
+		// the release of the leases after an interrupt.
+		hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
+		hbDone := make(chan struct{})
+		go func() { _ = leases.Run(hbCtx); close(hbDone) }()
+		defer func() { stopHB(); <-hbDone }()
+	}
 	// Entries run side by side; a failed entry does not stop the others.
 	var g errgroup.Group
 	var mu sync.Mutex
@@ -193,7 +247,7 @@ func backfillRun(opts *Options) error {
 
 	var errs []error
 	for _, j := range jobs {
-		j.log.Info(summary(j.res, j.err))
+		j.log.Info(summary(j.res, j.err) + fmt.Sprintf("; %d retries (%d throttled)", j.cfg.Stats.Retries.Load(), j.cfg.Stats.Throttles.Load()))
 		if j.err != nil && !errors.Is(j.err, context.Canceled) {
 			errs = append(errs, fmt.Errorf("%s: %w", j.entry.Description(), j.err))
 		}

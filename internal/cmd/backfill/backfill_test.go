@@ -55,6 +55,17 @@ func TestFlagsToOptions(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "checkpoint table and scan limit",
+			args: "--input-table src --output-table dst --checkpoint-table ckpt --scan-limit 100",
+			check: func(t *testing.T, o *backfillcmd.Options) {
+				if o.Plan.CheckpointTable == nil || o.Plan.CheckpointTable.Table != "ckpt" || o.ScanLimit != 100 {
+					t.Errorf("checkpoint table %+v, scan limit %d", o.Plan.CheckpointTable, o.ScanLimit)
+				}
+			},
+		},
+		{name: "scan limit negative", args: "--input-table src --output-table dst --scan-limit -1", wantErr: "--scan-limit is -1; allowed: 0"},
+		{name: "lease duration too long", args: "--input-table src --output-table dst --lease-duration 1h", wantErr: "--lease-duration 1h0m0s is out of range"},
 		{name: "segments without a total", args: "--input-table src --output-table dst --backfill-segments 1", wantErr: "without backfill.total_segments"},
 		{name: "segment out of range", args: "--input-table src --output-table dst --backfill-total-segments 2 --backfill-segments 2", wantErr: "out of range"},
 		{name: "no table", args: "", wantErr: "--input-table"},

@@ -15,7 +15,9 @@ import (
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/logging"
 	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stream"
 )
 
@@ -28,6 +30,7 @@ type Options struct {
 	Plan *plan.Plan
 
 	PlanFlags      cmdutil.PlanFlags
+	LeaseFlags     cmdutil.LeaseFlags
 	SkipTTLDeletes bool
 	UntilCaughtUp  bool
 
@@ -64,12 +67,24 @@ writes in flight, saves its checkpoints and exits 0. With
 --until-caught-up it exits once every shard has been read up to the time
 the run started. To copy the existing items first, use sync.
 
+Several workers: give every worker the same plan and the same
+--checkpoint-table (a DynamoDB table, created on first use). The shards
+are then shared through leases kept in that table: each shard is read by
+one worker at a time, a child shard only after its parent is finished,
+and checkpoints live in the leases. A worker that stops cleanly releases
+its shards at once; the shards of a worker that dies are taken over by
+the others after --lease-duration, from its last checkpoint. A worker
+with nothing to read stays as a standby. --until-caught-up cannot be
+combined with a checkpoint table. See docs/scale-out.md.
+
 Logs go to standard output; the live status goes to standard error.
 
 Exit status:
   0    stopped cleanly (interrupted, or caught up with --until-caught-up)
   2    invalid usage or configuration: a missing table, no stream on the
-       input, key schemas that differ, a bad plan; nothing was written
+       input, key schemas that differ, a bad plan, a checkpoint table
+       that is not ddbsync's or holds progress of another plan; nothing
+       was written
   3    runtime failure: a table or stream lost during the run, changes
        trimmed from the stream before they could be applied, access denied`,
 		Example: `  # Keep a copy in another region up to date
@@ -82,12 +97,18 @@ Exit status:
   # Apply what happened so far, then exit (cutovers, scripts)
   ddbsync stream -c plan.yml --until-caught-up
 
+  # One of several workers sharing the stream (run the same command on each)
+  ddbsync stream -c plan.yml --checkpoint-table ddbsync-checkpoints
+
   # Against DynamoDB Local
-  ddbsync stream --endpoint-url http://localhost:8000 --input-table a --output-table b`,
+  ddbsync stream --endpoint-url http://localhost:8000 --input-table orders --output-table orders-copy`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := opts.PlanFlags.Load(cmd, plan.ModeStream, f.IOStreams.In)
 			if err != nil {
+				return err
+			}
+			if err := opts.LeaseFlags.Apply(cmd, p, plan.ModeStream); err != nil {
 				return err
 			}
 			opts.Plan = p
@@ -99,6 +120,7 @@ Exit status:
 		},
 	}
 	cmdutil.AddPlanFlags(cmd, &opts.PlanFlags)
+	cmdutil.AddLeaseFlags(cmd, &opts.LeaseFlags)
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.SkipTTLDeletes, "skip-ttl-deletes", false, "do not copy deletions made by DynamoDB's time to live (for an output table with its own TTL)")
 	fl.BoolVar(&opts.UntilCaughtUp, "until-caught-up", false, "exit once every shard has been read up to the time the run started")
@@ -122,11 +144,21 @@ func streamRun(opts *Options) error {
 	if err != nil {
 		return err
 	}
-	store, err := f.StateStore()
-	if err != nil {
-		return &cmdutil.UsageError{Err: err}
-	}
 	prov := f.Creds(nil)
+	worker := lease.NewWorkerID()
+	store, err := f.CheckpointStore(ctx, opts.Plan, prov, worker)
+	if err != nil {
+		if opts.Plan.CheckpointTable == nil {
+			return &cmdutil.UsageError{Err: err}
+		}
+		return err
+	}
+	// With a checkpoint table, the workers share each stream's shards
+	// through leases.
+	var leases *lease.Manager
+	if ds, ok := store.(*state.DynamoStore); ok {
+		leases = lease.NewManager(ds, worker, opts.LeaseFlags.LeaseOptions(logger))
+	}
 	reg := stats.NewRegistry()
 
 	var jobs []*job
@@ -160,6 +192,9 @@ func streamRun(opts *Options) error {
 			Logger:         log,
 			Now:            f.Now,
 		}
+		if leases != nil {
+			cfg.Leases = &stream.Leases{Manager: leases, Entry: e}
+		}
 		if opts.Tune != nil {
 			opts.Tune(&cfg)
 		}
@@ -178,6 +213,14 @@ func streamRun(opts *Options) error {
 
 	stop := f.Status(ctx, reg, "stream")
 	start := time.Now()
+	if leases != nil {
+		// Heartbeat for the whole run, including the final checkpoints and
+		// the release of the leases after an interrupt.
+		hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
+		hbDone := make(chan struct{})
+		go func() { _ = leases.Run(hbCtx); close(hbDone) }()
+		defer func() { stopHB(); <-hbDone }()
+	}
 	// Entries run side by side; a failed entry does not stop the others.
 	var g errgroup.Group
 	var mu sync.Mutex
@@ -216,8 +259,9 @@ func Summary(st *stats.Entry, d time.Duration, err error) string {
 	if err != nil {
 		status = "FAILED"
 	}
-	s := fmt.Sprintf("Summary: stream %s: %d records read, %d applied, %d skipped in %s; consumed %.1f WCU",
-		status, st.RecordsRead.Load(), st.RecordsApplied.Load(), st.RecordsSkipped.Load(), d.Round(time.Second), st.ConsumedWCU.Load())
+	s := fmt.Sprintf("Summary: stream %s: %d records read, %d applied, %d skipped in %s; consumed %.1f WCU; %d retries (%d throttled)",
+		status, st.RecordsRead.Load(), st.RecordsApplied.Load(), st.RecordsSkipped.Load(), d.Round(time.Second), st.ConsumedWCU.Load(),
+		st.Retries.Load(), st.Throttles.Load())
 	if last := st.LastApplied.Load(); last > 0 {
 		s += fmt.Sprintf("; last applied change made at %s", time.UnixMilli(last).UTC().Format(time.RFC3339))
 	}

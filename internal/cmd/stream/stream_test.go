@@ -54,6 +54,19 @@ func TestFlagsToOptions(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "checkpoint table and lease duration",
+			args: "--input-table src --output-table dst --checkpoint-table ckpt --lease-duration 5s",
+			check: func(t *testing.T, o *streamcmd.Options) {
+				if o.Plan.CheckpointTable == nil || o.Plan.CheckpointTable.Table != "ckpt" {
+					t.Errorf("checkpoint table %+v", o.Plan.CheckpointTable)
+				}
+				if d := o.LeaseFlags.LeaseOptions(nil).Duration; d != 5*time.Second {
+					t.Errorf("lease duration %s", d)
+				}
+			},
+		},
+		{name: "lease duration too short", args: "--input-table src --output-table dst --checkpoint-table ckpt --lease-duration 10ms", wantErr: "--lease-duration 10ms is out of range; allowed: 1s to 10m0s"},
 		{name: "no table", args: "", wantErr: "--input-table"},
 		{name: "same table", args: "--input-table src", wantErr: "same table"},
 		{name: "arguments", args: "--input-table src --output-table dst extra", wantErr: "unknown command"},

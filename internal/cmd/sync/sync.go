@@ -16,7 +16,9 @@ import (
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/logging"
 	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stream"
 	"github.com/ddbsync/ddbsync/pkg/syncer"
 )
@@ -30,6 +32,7 @@ type Options struct {
 	Plan *plan.Plan
 
 	PlanFlags         cmdutil.PlanFlags
+	LeaseFlags        cmdutil.LeaseFlags
 	CreateOutputTable bool
 	SkipExpired       bool
 	SkipTTLDeletes    bool
@@ -65,13 +68,24 @@ during the copy, sync exits 130 and the same command resumes the copy;
 interrupted while streaming, it saves its checkpoints and exits 0, and the
 same command resumes the stream.
 
+Several workers: give every worker the same plan and the same
+--checkpoint-table (a DynamoDB table, created on first use). The first
+worker records the stream and the time; all of them share the copy
+(one lease per scan segment; give --backfill-total-segments to the first
+one) and then the stream (one lease per shard). A worker that dies is
+replaced by the others after --lease-duration, from its checkpoints.
+--until-caught-up cannot be combined with a checkpoint table. See
+docs/scale-out.md.
+
 Logs go to standard output; the live status goes to standard error.
 
 Exit status:
   0    stopped cleanly while streaming, or done (--until-caught-up,
        --stream=false)
   2    invalid usage or configuration: a missing table, no stream on the
-       input, key schemas that differ, a bad plan; nothing was written
+       input, key schemas that differ, a bad plan, a checkpoint table
+       that is not ddbsync's or holds progress of another plan; nothing
+       was written
   3    runtime failure: items that could not be written, a table lost
        during the run, changes no longer in the stream
   130  interrupted during the copy; run the same command to resume`,
@@ -88,12 +102,18 @@ Exit status:
   # Only the stream part of a sync whose copy was done elsewhere
   ddbsync sync -c plan.yml --backfill=false
 
+  # One of several workers sharing the copy and the stream
+  ddbsync sync -c plan.yml --checkpoint-table ddbsync-checkpoints --backfill-total-segments 64
+
   # Against DynamoDB Local
-  ddbsync sync --endpoint-url http://localhost:8000 --input-table a --output-table b`,
+  ddbsync sync --endpoint-url http://localhost:8000 --input-table orders --output-table orders-copy`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := opts.PlanFlags.Load(cmd, plan.ModeSync, f.IOStreams.In)
 			if err != nil {
+				return err
+			}
+			if err := opts.LeaseFlags.Apply(cmd, p, plan.ModeSync); err != nil {
 				return err
 			}
 			opts.Plan = p
@@ -105,6 +125,7 @@ Exit status:
 		},
 	}
 	cmdutil.AddPlanFlags(cmd, &opts.PlanFlags)
+	cmdutil.AddLeaseFlags(cmd, &opts.LeaseFlags)
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.PlanFlags.Backfill, "backfill", true, "copy the existing items first (--backfill=false: stream only)")
 	fl.BoolVar(&opts.PlanFlags.Stream, "stream", true, "apply the stream after the copy (--stream=false: copy only)")
@@ -132,11 +153,20 @@ func syncRun(opts *Options) error {
 	if err != nil {
 		return err
 	}
-	store, err := f.StateStore()
-	if err != nil {
-		return &cmdutil.UsageError{Err: err}
-	}
 	prov := f.Creds(nil)
+	worker := lease.NewWorkerID()
+	store, err := f.CheckpointStore(ctx, opts.Plan, prov, worker)
+	if err != nil {
+		if opts.Plan.CheckpointTable == nil {
+			return &cmdutil.UsageError{Err: err}
+		}
+		return err
+	}
+	// With a checkpoint table, the workers share the work through leases.
+	var leases *lease.Manager
+	if ds, ok := store.(*state.DynamoStore); ok {
+		leases = lease.NewManager(ds, worker, opts.LeaseFlags.LeaseOptions(logger))
+	}
 	reg := stats.NewRegistry()
 
 	var jobs []*job
@@ -181,6 +211,8 @@ func syncRun(opts *Options) error {
 			Logger:            log,
 			Now:               f.Now,
 			Tune:              opts.Tune,
+			Leases:            leases,
+			Entry:             e,
 		}})
 	}
 
@@ -196,6 +228,14 @@ func syncRun(opts *Options) error {
 
 	stop := f.Status(ctx, reg, "sync")
 	start := time.Now()
+	if leases != nil {
+		// Heartbeat for the whole run, including the final checkpoints and
+		// the release of the leases after an interrupt.
+		hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
+		hbDone := make(chan struct{})
+		go func() { _ = leases.Run(hbCtx); close(hbDone) }()
+		defer func() { stopHB(); <-hbDone }()
+	}
 	// Entries run side by side; a failed entry does not stop the others.
 	var g errgroup.Group
 	var mu sync.Mutex
