@@ -5,20 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
-	"github.com/ddbsync/ddbsync/internal/logging"
-	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/backfill"
-	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
-	"github.com/ddbsync/ddbsync/pkg/state"
 )
 
 // maxScanLimit bounds --scan-limit.
@@ -133,134 +126,62 @@ Exit status:
 	return cmd
 }
 
-type job struct {
-	entry plan.Entry
-	cfg   backfill.Config
-	log   *zap.Logger
-	res   backfill.Result
-	err   error
-}
-
 func backfillRun(opts *Options) error {
-	f := opts.Factory
-	ctx := opts.Ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	logger, err := f.Logger()
-	if err != nil {
-		return err
-	}
-	prov := f.Creds(nil)
-	worker := lease.NewWorkerID()
-	store, err := f.CheckpointStore(ctx, opts.Plan, prov, worker)
-	if err != nil {
-		if opts.Plan.CheckpointTable == nil {
-			return &cmdutil.UsageError{Err: err}
-		}
-		return err
-	}
-	// With a checkpoint table, the workers share the segments through
-	// leases (unless a static split names this worker's segments).
-	var leases *lease.Manager
-	if ds, ok := store.(*state.DynamoStore); ok {
-		leases = lease.NewManager(ds, worker, opts.LeaseFlags.LeaseOptions(logger))
-	}
-	reg := stats.NewRegistry()
-
-	var jobs []*job
-	for _, e := range opts.Plan.Entries {
-		log := logging.ForEntry(logger, e.Input.Table, e.Output.Table)
+	r, err := opts.Factory.SetupEntries(opts.Ctx, opts.Plan, &opts.LeaseFlags, func(e plan.Entry) string {
 		if e.Backfill.Disabled {
-			log.Info("Backfill disabled for this entry; skipped")
-			continue
+			return "Backfill disabled for this entry; skipped"
 		}
-		in, err := prov.For(ctx, e.Input)
-		if err != nil {
-			return err
-		}
-		out, err := prov.For(ctx, e.Output)
-		if err != nil {
-			return err
-		}
-		segs, err := e.Backfill.SegmentList()
+		return ""
+	})
+	if err != nil {
+		return err
+	}
+	cfgs := make([]backfill.Config, len(r.Entries))
+	for i, e := range r.Entries {
+		segs, err := e.Entry.Backfill.SegmentList()
 		if err != nil {
 			return &plan.Error{Msg: err.Error()}
 		}
-		st := reg.Add(stats.NewEntry(e.Input.String(), e.Output.String()))
-		jobs = append(jobs, &job{entry: e, log: log, cfg: backfill.Config{
-			Source:            in.DynamoDB,
-			Dest:              out.DynamoDB,
-			InputTable:        e.Input.Table,
-			OutputTable:       e.Output.Table,
+		cfgs[i] = backfill.Config{
+			Source:            e.In.DynamoDB,
+			Dest:              e.Out.DynamoDB,
+			InputTable:        e.Entry.Input.Table,
+			OutputTable:       e.Entry.Output.Table,
 			Segments:          segs,
-			TotalSegments:     e.Backfill.TotalSegments,
-			MaxWCU:            e.Backfill.MaxWCU,
-			MaxRCU:            e.Backfill.MaxRCU,
+			TotalSegments:     e.Entry.Backfill.TotalSegments,
+			MaxWCU:            e.Entry.Backfill.MaxWCU,
+			MaxRCU:            e.Entry.Backfill.MaxRCU,
 			SkipExpired:       opts.SkipExpired,
 			CreateOutputTable: opts.CreateOutputTable,
-			Store:             store,
-			StateKey:          e.ID(),
-			Stats:             st,
-			Logger:            log,
+			Store:             r.Store,
+			StateKey:          e.Entry.ID(),
+			Stats:             e.Stats,
+			Logger:            e.Log,
 			PageSize:          int32(opts.ScanLimit),
-		}})
-		if leases != nil && len(segs) == 0 {
-			jobs[len(jobs)-1].cfg.Leases = &backfill.Leases{Manager: leases, Entry: e}
 		}
+		// With a checkpoint table, the workers share the segments through
+		// leases (unless a static split names this worker's segments).
+		if r.Leases != nil && len(segs) == 0 {
+			cfgs[i].Leases = &backfill.Leases{Manager: r.Leases, Entry: e.Entry}
+		}
+	}
+	if err := r.Check(func(i int) error { return backfill.Check(r.Ctx, cfgs[i]) }); err != nil {
+		return err
 	}
 
-	// Check every entry before any of them writes: a missing table or a
-	// key mismatch in one entry stops the whole run with nothing written.
-	for _, j := range jobs {
-		if err := backfill.Check(ctx, j.cfg); err != nil {
-			if ctx.Err() != nil {
-				return &cmdutil.ExitError{Code: cmdutil.ExitInterrupted, Err: ctx.Err()}
-			}
-			return err
-		}
+	results := make([]backfill.Result, len(r.Entries))
+	r.Run("backfill", func(ctx context.Context, i int) (err error) {
+		results[i], err = backfill.Run(ctx, cfgs[i])
+		return err
+	})
+	for i, e := range r.Entries {
+		e.Log.Info(summary(results[i], e.Err) + fmt.Sprintf("; %d retries (%d throttled)", e.Stats.Retries.Load(), e.Stats.Throttles.Load()))
 	}
-
-	stop := f.Status(ctx, reg, "backfill")
-	if leases != nil {
-		// Heartbeat for the whole run, including the final checkpoints and
-		// the release of the leases after an interrupt.
-		hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
-		hbDone := make(chan struct{})
-		go func() { _ = leases.Run(hbCtx); close(hbDone) }()
-		defer func() { stopHB(); <-hbDone }()
+	if err := r.Err(true); err != nil {
+		return err
 	}
-	// Entries run side by side; a failed entry does not stop the others.
-	var g errgroup.Group
-	var mu sync.Mutex
-	for _, j := range jobs {
-		g.Go(func() error {
-			res, err := backfill.Run(ctx, j.cfg)
-			mu.Lock()
-			j.res, j.err = res, err
-			mu.Unlock()
-			return nil
-		})
-	}
-	_ = g.Wait()
-	stop()
-
-	var errs []error
-	for _, j := range jobs {
-		j.log.Info(summary(j.res, j.err) + fmt.Sprintf("; %d retries (%d throttled)", j.cfg.Stats.Retries.Load(), j.cfg.Stats.Throttles.Load()))
-		if j.err != nil && !errors.Is(j.err, context.Canceled) {
-			errs = append(errs, fmt.Errorf("%s: %w", j.entry.Description(), j.err))
-		}
-	}
-	if len(errs) > 0 {
-		err := errors.Join(errs...)
-		if cmdutil.ExitCode(err) == cmdutil.ExitUsage {
-			return err
-		}
-		return &cmdutil.ExitError{Code: cmdutil.ExitRuntime, Err: err}
-	}
-	if ctx.Err() != nil {
-		return &cmdutil.ExitError{Code: cmdutil.ExitInterrupted, Err: ctx.Err()}
+	if r.Interrupted() {
+		return &cmdutil.ExitError{Code: cmdutil.ExitInterrupted, Err: r.Ctx.Err()}
 	}
 	return nil
 }

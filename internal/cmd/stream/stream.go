@@ -3,21 +3,14 @@ package stream
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
-	"github.com/ddbsync/ddbsync/internal/logging"
 	"github.com/ddbsync/ddbsync/internal/stats"
-	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
-	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stream"
 )
 
@@ -127,130 +120,55 @@ Exit status:
 	return cmd
 }
 
-type job struct {
-	entry plan.Entry
-	cfg   stream.Config
-	log   *zap.Logger
-	err   error
-}
-
 func streamRun(opts *Options) error {
 	f := opts.Factory
-	ctx := opts.Ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	logger, err := f.Logger()
-	if err != nil {
-		return err
-	}
-	prov := f.Creds(nil)
-	worker := lease.NewWorkerID()
-	store, err := f.CheckpointStore(ctx, opts.Plan, prov, worker)
-	if err != nil {
-		if opts.Plan.CheckpointTable == nil {
-			return &cmdutil.UsageError{Err: err}
-		}
-		return err
-	}
-	// With a checkpoint table, the workers share each stream's shards
-	// through leases.
-	var leases *lease.Manager
-	if ds, ok := store.(*state.DynamoStore); ok {
-		leases = lease.NewManager(ds, worker, opts.LeaseFlags.LeaseOptions(logger))
-	}
-	reg := stats.NewRegistry()
-
-	var jobs []*job
-	for _, e := range opts.Plan.Entries {
-		log := logging.ForEntry(logger, e.Input.Table, e.Output.Table)
+	r, err := f.SetupEntries(opts.Ctx, opts.Plan, &opts.LeaseFlags, func(e plan.Entry) string {
 		if e.Stream.Disabled {
-			log.Info("Stream disabled for this entry; skipped")
-			continue
+			return "Stream disabled for this entry; skipped"
 		}
-		in, err := prov.For(ctx, e.Input)
-		if err != nil {
-			return err
-		}
-		out, err := prov.For(ctx, e.Output)
-		if err != nil {
-			return err
-		}
-		st := reg.Add(stats.NewEntry(e.Input.String(), e.Output.String()))
-		cfg := stream.Config{
-			Streams:        in.Streams,
-			Source:         in.DynamoDB,
-			Dest:           out.DynamoDB,
-			InputTable:     e.Input.Table,
-			OutputTable:    e.Output.Table,
+		return ""
+	})
+	if err != nil {
+		return err
+	}
+	cfgs := make([]stream.Config, len(r.Entries))
+	for i, e := range r.Entries {
+		cfgs[i] = stream.Config{
+			Streams:        e.In.Streams,
+			Source:         e.In.DynamoDB,
+			Dest:           e.Out.DynamoDB,
+			InputTable:     e.Entry.Input.Table,
+			OutputTable:    e.Entry.Output.Table,
 			SkipTTLDeletes: opts.SkipTTLDeletes,
 			UntilCaughtUp:  opts.UntilCaughtUp,
-			MaxWCU:         e.Backfill.MaxWCU,
-			Store:          store,
-			StateKey:       e.ID(),
-			Stats:          st,
-			Logger:         log,
+			MaxWCU:         e.Entry.Backfill.MaxWCU,
+			Store:          r.Store,
+			StateKey:       e.Entry.ID(),
+			Stats:          e.Stats,
+			Logger:         e.Log,
 			Now:            f.Now,
 		}
-		if leases != nil {
-			cfg.Leases = &stream.Leases{Manager: leases, Entry: e}
+		// With a checkpoint table, the workers share each stream's shards
+		// through leases.
+		if r.Leases != nil {
+			cfgs[i].Leases = &stream.Leases{Manager: r.Leases, Entry: e.Entry}
 		}
 		if opts.Tune != nil {
-			opts.Tune(&cfg)
+			opts.Tune(&cfgs[i])
 		}
-		jobs = append(jobs, &job{entry: e, log: log, cfg: cfg})
+	}
+	if err := r.Check(func(i int) error { return stream.Validate(r.Ctx, cfgs[i]) }); err != nil {
+		if r.Interrupted() {
+			return nil // interrupted before anything started
+		}
+		return err
 	}
 
-	// Check every entry before any of them writes.
-	for _, j := range jobs {
-		if err := stream.Validate(ctx, j.cfg); err != nil {
-			if ctx.Err() != nil {
-				return nil // interrupted before anything started
-			}
-			return err
-		}
+	r.Run("stream", func(ctx context.Context, i int) error { return stream.Run(ctx, cfgs[i]) })
+	for _, e := range r.Entries {
+		e.Log.Info(Summary(e.Stats, time.Since(r.Start), e.Err))
 	}
-
-	stop := f.Status(ctx, reg, "stream")
-	start := time.Now()
-	if leases != nil {
-		// Heartbeat for the whole run, including the final checkpoints and
-		// the release of the leases after an interrupt.
-		hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
-		hbDone := make(chan struct{})
-		go func() { _ = leases.Run(hbCtx); close(hbDone) }()
-		defer func() { stopHB(); <-hbDone }()
-	}
-	// Entries run side by side; a failed entry does not stop the others.
-	var g errgroup.Group
-	var mu sync.Mutex
-	for _, j := range jobs {
-		g.Go(func() error {
-			err := stream.Run(ctx, j.cfg)
-			mu.Lock()
-			j.err = err
-			mu.Unlock()
-			return nil
-		})
-	}
-	_ = g.Wait()
-	stop()
-
-	var errs []error
-	for _, j := range jobs {
-		j.log.Info(Summary(j.cfg.Stats, time.Since(start), j.err))
-		if j.err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", j.entry.Description(), j.err))
-		}
-	}
-	if len(errs) > 0 {
-		err := errors.Join(errs...)
-		if cmdutil.ExitCode(err) == cmdutil.ExitUsage {
-			return err
-		}
-		return &cmdutil.ExitError{Code: cmdutil.ExitRuntime, Err: err}
-	}
-	return nil
+	return r.Err(false)
 }
 
 // Summary is the final line of an entry's stream.

@@ -4,21 +4,14 @@ package sync
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
-	"golang.org/x/sync/errgroup"
 
 	streamcmd "github.com/ddbsync/ddbsync/internal/cmd/stream"
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
-	"github.com/ddbsync/ddbsync/internal/logging"
 	"github.com/ddbsync/ddbsync/internal/stats"
-	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
-	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stream"
 	"github.com/ddbsync/ddbsync/pkg/syncer"
 )
@@ -136,148 +129,73 @@ Exit status:
 	return cmd
 }
 
-type job struct {
-	entry plan.Entry
-	cfg   syncer.Config
-	log   *zap.Logger
-	err   error
-}
-
 func syncRun(opts *Options) error {
 	f := opts.Factory
-	ctx := opts.Ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	logger, err := f.Logger()
-	if err != nil {
-		return err
-	}
-	prov := f.Creds(nil)
-	worker := lease.NewWorkerID()
-	store, err := f.CheckpointStore(ctx, opts.Plan, prov, worker)
-	if err != nil {
-		if opts.Plan.CheckpointTable == nil {
-			return &cmdutil.UsageError{Err: err}
-		}
-		return err
-	}
-	// With a checkpoint table, the workers share the work through leases.
-	var leases *lease.Manager
-	if ds, ok := store.(*state.DynamoStore); ok {
-		leases = lease.NewManager(ds, worker, opts.LeaseFlags.LeaseOptions(logger))
-	}
-	reg := stats.NewRegistry()
-
-	var jobs []*job
-	for _, e := range opts.Plan.Entries {
-		log := logging.ForEntry(logger, e.Input.Table, e.Output.Table)
+	r, err := f.SetupEntries(opts.Ctx, opts.Plan, &opts.LeaseFlags, func(e plan.Entry) string {
 		if e.Backfill.Disabled && e.Stream.Disabled {
-			log.Info("Backfill and stream disabled for this entry; skipped")
-			continue
+			return "Backfill and stream disabled for this entry; skipped"
 		}
-		in, err := prov.For(ctx, e.Input)
-		if err != nil {
-			return err
-		}
-		out, err := prov.For(ctx, e.Output)
-		if err != nil {
-			return err
-		}
-		segs, err := e.Backfill.SegmentList()
+		return ""
+	})
+	if err != nil {
+		return err
+	}
+	cfgs := make([]syncer.Config, len(r.Entries))
+	for i, e := range r.Entries {
+		segs, err := e.Entry.Backfill.SegmentList()
 		if err != nil {
 			return &plan.Error{Msg: err.Error()}
 		}
-		st := reg.Add(stats.NewEntry(e.Input.String(), e.Output.String()))
-		jobs = append(jobs, &job{entry: e, log: log, cfg: syncer.Config{
-			Source:            in.DynamoDB,
-			Dest:              out.DynamoDB,
-			Streams:           in.Streams,
-			InputTable:        e.Input.Table,
-			OutputTable:       e.Output.Table,
-			Backfill:          !e.Backfill.Disabled,
-			Stream:            !e.Stream.Disabled,
+		cfgs[i] = syncer.Config{
+			Source:            e.In.DynamoDB,
+			Dest:              e.Out.DynamoDB,
+			Streams:           e.In.Streams,
+			InputTable:        e.Entry.Input.Table,
+			OutputTable:       e.Entry.Output.Table,
+			Backfill:          !e.Entry.Backfill.Disabled,
+			Stream:            !e.Entry.Stream.Disabled,
 			Segments:          segs,
-			TotalSegments:     e.Backfill.TotalSegments,
-			MaxWCU:            e.Backfill.MaxWCU,
-			MaxRCU:            e.Backfill.MaxRCU,
+			TotalSegments:     e.Entry.Backfill.TotalSegments,
+			MaxWCU:            e.Entry.Backfill.MaxWCU,
+			MaxRCU:            e.Entry.Backfill.MaxRCU,
 			SkipExpired:       opts.SkipExpired,
 			CreateOutputTable: opts.CreateOutputTable,
 			SkipTTLDeletes:    opts.SkipTTLDeletes,
 			UntilCaughtUp:     opts.UntilCaughtUp,
-			Store:             store,
-			StateKey:          e.ID(),
-			Stats:             st,
-			Logger:            log,
+			Store:             r.Store,
+			StateKey:          e.Entry.ID(),
+			Stats:             e.Stats,
+			Logger:            e.Log,
 			Now:               f.Now,
 			Tune:              opts.Tune,
-			Leases:            leases,
-			Entry:             e,
-		}})
-	}
-
-	// Check every entry before any of them writes.
-	for _, j := range jobs {
-		if err := syncer.Check(ctx, j.cfg); err != nil {
-			if ctx.Err() != nil {
-				return &cmdutil.ExitError{Code: cmdutil.ExitInterrupted, Err: ctx.Err()}
-			}
-			return err
+			Leases:            r.Leases, // with a checkpoint table: the work is shared through leases
+			Entry:             e.Entry,
 		}
 	}
-
-	stop := f.Status(ctx, reg, "sync")
-	start := time.Now()
-	if leases != nil {
-		// Heartbeat for the whole run, including the final checkpoints and
-		// the release of the leases after an interrupt.
-		hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
-		hbDone := make(chan struct{})
-		go func() { _ = leases.Run(hbCtx); close(hbDone) }()
-		defer func() { stopHB(); <-hbDone }()
+	if err := r.Check(func(i int) error { return syncer.Check(r.Ctx, cfgs[i]) }); err != nil {
+		return err
 	}
-	// Entries run side by side; a failed entry does not stop the others.
-	var g errgroup.Group
-	var mu sync.Mutex
-	for _, j := range jobs {
-		g.Go(func() error {
-			err := syncer.Run(ctx, j.cfg)
-			mu.Lock()
-			j.err = err
-			mu.Unlock()
-			return nil
-		})
-	}
-	_ = g.Wait()
-	stop()
 
-	var errs []error
+	r.Run("sync", func(ctx context.Context, i int) error { return syncer.Run(ctx, cfgs[i]) })
 	interrupted := false
-	for _, j := range jobs {
+	for i, e := range r.Entries {
 		switch {
-		case j.err != nil && errors.Is(j.err, context.Canceled):
+		case e.Err != nil && errors.Is(e.Err, context.Canceled):
 			interrupted = true
-			j.log.Info("Summary: sync interrupted during the backfill (checkpointed; run the same command to resume)")
-		case j.cfg.Stream && stats.GetPhase(&j.cfg.Stats.StreamPhase) != stats.Pending:
-			j.log.Info(streamcmd.Summary(j.cfg.Stats, time.Since(start), j.err))
-		case j.err != nil:
-			j.log.Info("Summary: sync FAILED")
+			e.Log.Info("Summary: sync interrupted during the backfill (checkpointed; run the same command to resume)")
+		case cfgs[i].Stream && stats.GetPhase(&e.Stats.StreamPhase) != stats.Pending:
+			e.Log.Info(streamcmd.Summary(e.Stats, time.Since(r.Start), e.Err))
+		case e.Err != nil:
+			e.Log.Info("Summary: sync FAILED")
 		default:
-			j.log.Info("Summary: sync complete (backfill only)")
-		}
-		if j.err != nil && !errors.Is(j.err, context.Canceled) {
-			errs = append(errs, fmt.Errorf("%s: %w", j.entry.Description(), j.err))
+			e.Log.Info("Summary: sync complete (backfill only)")
 		}
 	}
-	if len(errs) > 0 {
-		err := errors.Join(errs...)
-		if cmdutil.ExitCode(err) == cmdutil.ExitUsage {
-			return err
-		}
-		return &cmdutil.ExitError{Code: cmdutil.ExitRuntime, Err: err}
+	if err := r.Err(true); err != nil {
+		return err
 	}
 	if interrupted {
-		return &cmdutil.ExitError{Code: cmdutil.ExitInterrupted, Err: ctx.Err()}
+		return &cmdutil.ExitError{Code: cmdutil.ExitInterrupted, Err: r.Ctx.Err()}
 	}
 	return nil
 }
