@@ -30,7 +30,8 @@ type Options struct {
 	AccountID string
 	Flags     iampolicy.Flags
 
-	PlanFlags cmdutil.PlanFlags // backfill, stream, sync
+	PlanFlags       cmdutil.PlanFlags // backfill, stream, sync
+	CheckpointTable string            // backfill, stream, sync: --checkpoint-table
 
 	// diff
 	Master       string
@@ -67,6 +68,7 @@ var flagCommands = map[string][]string{
 	"write-differing":         {"diff"},
 	"delete-extra":            {"diff"},
 	"scan-for-extra":          {"diff"},
+	"checkpoint-table":        {"backfill", "stream", "sync"},
 }
 
 // NewCmdIAMPolicy builds the command; runF replaces the run in tests.
@@ -150,6 +152,7 @@ Exit status:
 	cmdutil.AddPlanFlags(cmd, &opts.PlanFlags)
 	fl.BoolVar(&opts.PlanFlags.Backfill, "backfill", true, "sync: --backfill=false leaves the backfill out")
 	fl.BoolVar(&opts.PlanFlags.Stream, "stream", true, "sync: --stream=false leaves the stream out")
+	cmdutil.AddCheckpointTableFlag(cmd, &opts.CheckpointTable)
 	fl.StringVar(&opts.AccountID, "account-id", "", "AWS account ID of tables without role_arn (no STS request)")
 	fl.BoolVar(&opts.Flags.SkipExpired, "skip-expired", false, "backfill, sync: the run leaves out expired items (adds DescribeTimeToLive)")
 	fl.BoolVar(&opts.Flags.CreateOutputTable, "create-output-table", false, "backfill, sync: the run creates a missing output table (adds CreateTable)")
@@ -209,8 +212,10 @@ func (o *Options) validate(cmd *cobra.Command) error {
 		}
 	}
 	if o.Command != iampolicy.Diff {
-		o.Plan, err = o.PlanFlags.Load(cmd, plan.Mode(o.Command), o.IO.In)
-		return err
+		if o.Plan, err = o.PlanFlags.Load(cmd, plan.Mode(o.Command), o.IO.In); err != nil {
+			return err
+		}
+		return cmdutil.ApplyCheckpointTable(o.Plan, o.CheckpointTable, plan.Mode(o.Command))
 	}
 	return o.loadDiffPlan(cmd)
 }

@@ -301,3 +301,25 @@ func (s *stsStub) middleware(stack *middleware.Stack) error {
 type stubError struct{}
 
 func (*stubError) Error() string { return "no valid credential sources found" }
+
+func TestPolicyWithCheckpointTableFlag(t *testing.T) {
+	isolate(t)
+	code, out, errOut := run(t, "", nil, "iam-policy", "stream",
+		"--input-table", "orders", "--input-region", "us-east-1", "--output-table", "orders-copy",
+		"--stream-view-type", "NEW_IMAGE", "--checkpoint-table", "ddbsync-ckpt", "--account-id", "123456789012")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	got := parse(t, out)["CheckpointTable"]
+	want := [2][]string{{"dynamodb:CreateTable", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem"},
+		{"arn:aws:dynamodb:us-east-1:123456789012:table/ddbsync-ckpt"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("CheckpointTable statement = %v, want %v", got, want)
+	}
+	// diff keeps no checkpoints: the flag is refused there.
+	code, _, errOut = run(t, "", nil, "iam-policy", "diff", "-m", "us-east-1:orders", "-s", "us-east-1:orders-copy",
+		"--checkpoint-table", "ddbsync-ckpt", "--account-id", "123456789012")
+	if code != 2 || !strings.Contains(errOut, "--checkpoint-table does not apply") {
+		t.Errorf("diff with --checkpoint-table: exit %d, stderr %q", code, errOut)
+	}
+}
