@@ -124,6 +124,12 @@ type SlaveResult struct {
 	Errors      int64   `json:"errors"`
 	ConsumedRCU float64 `json:"-"`
 	ConsumedWCU float64 `json:"-"`
+	// Retries counts requests sent again (by the SDK's retryer or by the
+	// diff: throttling, 5xx, dropped connections, unprocessed keys), and
+	// Throttles the throttling answers among the failures. The master
+	// scan serves every slave, so its retries count in each slave's line.
+	Retries   int64 `json:"-"`
+	Throttles int64 `json:"-"`
 }
 
 // Remaining is the number of differences found and not repaired.
@@ -285,6 +291,8 @@ func (d *Differ) Run(ctx context.Context) (Result, error) {
 			Errors:      s.st.Errors.Load(),
 			ConsumedRCU: s.st.ConsumedRCU.Load(),
 			ConsumedWCU: s.st.ConsumedWCU.Load(),
+			Retries:     s.st.Retries.Load(),
+			Throttles:   s.st.Throttles.Load(),
 		})
 	}
 	return res, err
@@ -307,6 +315,12 @@ func (d *Differ) run(ctx context.Context) error {
 				s.st.ConsumedRCU.Add(u / float64(len(d.slaves)))
 			}
 		},
+		chargeRetries: func(retries, throttles int64) {
+			for _, s := range d.slaves {
+				s.st.Retries.Add(retries)
+				s.st.Throttles.Add(throttles)
+			}
+		},
 		check: d.checkMasterChunk,
 	})
 	if err != nil {
@@ -321,6 +335,10 @@ func (d *Differ) run(ctx context.Context) error {
 			name:      "slave " + s.Label,
 			table:     s.Table,
 			chargeRCU: func(u float64) { s.st.ConsumedRCU.Add(u) },
+			chargeRetries: func(retries, throttles int64) {
+				s.st.Retries.Add(retries)
+				s.st.Throttles.Add(throttles)
+			},
 			check: func(ctx context.Context, items []map[string]types.AttributeValue) error {
 				return d.checkSlaveChunk(ctx, s, items)
 			},
@@ -342,7 +360,9 @@ type walkSpec struct {
 	start     item
 	resume    bool // log the resume key (serial scans)
 	chargeRCU func(float64)
-	check     func(ctx context.Context, items []item) error
+	// chargeRetries counts the retries and throttling answers of the scan.
+	chargeRetries func(retries, throttles int64)
+	check         func(ctx context.Context, items []item) error
 }
 
 type chunk struct {
@@ -431,11 +451,17 @@ func (d *Differ) scanSegment(ctx context.Context, w walkSpec, seg *segment, out 
 	p := dynamodb.NewScanPaginator(w.table.Client, in)
 	for p.HasMorePages() {
 		var out0 *dynamodb.ScanOutput
-		err := d.retry(ctx, nil, w.table.Name, "Scan", func() error {
+		// Counted on a scratch entry, then charged to the slaves the scan
+		// serves.
+		var tally stats.Entry
+		err := d.retry(ctx, &tally, w.table.Name, "Scan", func() error {
 			var err error
-			out0, err = p.NextPage(ctx)
+			out0, err = p.NextPage(ctx, countRetries(&tally))
 			return err
 		})
+		if n, th := tally.Retries.Load(), tally.Throttles.Load(); n+th > 0 {
+			w.chargeRetries(n, th)
+		}
 		if err != nil {
 			return err
 		}
@@ -528,7 +554,12 @@ func (d *Differ) retry(ctx context.Context, st *stats.Entry, table, op string, f
 			}
 		}
 		stall++
-		d.log.Debug(fmt.Sprintf("%s on %s failed, retrying: %s", op, table, ddb.Describe(err)))
+		msg := fmt.Sprintf("%s on %s failed, retrying: %s", op, table, ddb.Describe(err))
+		if d.cfg.Verbose {
+			d.log.Info(msg)
+		} else {
+			d.log.Debug(msg)
+		}
 		if err := ddb.Sleep(ctx, d.cfg.Backoff.Delay(stall)); err != nil {
 			return err
 		}
@@ -558,7 +589,7 @@ func (d *Differ) batchGetInto(ctx context.Context, t Table, keys []item, consist
 					t.Name: {Keys: pending, ConsistentRead: aws.Bool(consistent)},
 				},
 				ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-			})
+			}, countRetries(st))
 			return err
 		})
 		if err != nil {
@@ -598,6 +629,17 @@ func (d *Differ) batchGetInto(ctx context.Context, t Table, keys []item, consist
 		}
 	}
 	return nil
+}
+
+// countRetries is the per-call option that counts the SDK's own retries
+// and throttling answers in st (see ddb.CountRetries); nil st counts
+// nothing.
+func countRetries(st *stats.Entry) func(*dynamodb.Options) {
+	return func(o *dynamodb.Options) {
+		if st != nil {
+			o.APIOptions = append(o.APIOptions, ddb.CountRetries(st))
+		}
+	}
 }
 
 func (d *Differ) keysOf(items []item) []item {

@@ -118,7 +118,7 @@ func run(t *testing.T, cfg diff.Config) diff.Result {
 
 func wantCounts(t *testing.T, got diff.SlaveResult, want diff.SlaveResult) {
 	t.Helper()
-	got.ConsumedRCU, got.ConsumedWCU = 0, 0
+	got.ConsumedRCU, got.ConsumedWCU, got.Retries, got.Throttles = 0, 0, 0, 0
 	want.Slave = got.Slave
 	if got != want {
 		t.Fatalf("counts:\n got  %+v\n want %+v", got, want)

@@ -278,8 +278,11 @@ func (d *Differ) repair(ctx context.Context, s *slave, c candidate) error {
 		cond = condition{expr: "attribute_not_exists(#k)", names: map[string]string{"#k": d.keys.Hash}}
 	}
 	op := "PutItem"
+	var want item // what the slave holds once the repair is done; nil: absent
 	if c.kind == KindExtra {
 		op = "DeleteItem"
+	} else {
+		want = d.replacement(c.master, c.slave)
 	}
 	var consumed *types.ConsumedCapacity
 	err := d.retry(ctx, s.st, s.Name, op, func() error {
@@ -291,20 +294,24 @@ func (d *Differ) repair(ctx context.Context, s *slave, c candidate) error {
 				ExpressionAttributeNames:  cond.names,
 				ExpressionAttributeValues: cond.values,
 				ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
-			})
+				// A failed condition returns the item as it is (see
+				// landed).
+				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+			}, countRetries(s.st))
 			if out != nil {
 				consumed = out.ConsumedCapacity
 			}
 			return err
 		}
 		out, err := s.Client.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName:                 aws.String(s.Name),
-			Item:                      d.replacement(c.master, c.slave),
-			ConditionExpression:       aws.String(cond.expr),
-			ExpressionAttributeNames:  cond.names,
-			ExpressionAttributeValues: cond.values,
-			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
-		})
+			TableName:                           aws.String(s.Name),
+			Item:                                want,
+			ConditionExpression:                 aws.String(cond.expr),
+			ExpressionAttributeNames:            cond.names,
+			ExpressionAttributeValues:           cond.values,
+			ReturnConsumedCapacity:              types.ReturnConsumedCapacityTotal,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}, countRetries(s.st))
 		if out != nil {
 			consumed = out.ConsumedCapacity
 		}
@@ -323,7 +330,25 @@ func (d *Differ) repair(ctx context.Context, s *slave, c candidate) error {
 		}
 		return nil
 	case errors.As(err, &ccf):
-		d.found(s, c, ActionSkipped, "changed during diff")
+		// The condition failed: either someone else changed the item, or
+		// an earlier attempt of this very write was applied and its answer
+		// lost (a dropped connection), and the retry found the item
+		// already repaired. Only the first is a conflict.
+		done, rerr := d.landed(ctx, s, c.key, ccf, want)
+		switch {
+		case rerr != nil && (ctx.Err() != nil || ddb.IsNotFound(rerr)):
+			return rerr
+		case rerr != nil:
+			d.found(s, c, ActionError, op+": condition failed and the item could not be read again: "+ddb.Describe(rerr))
+		case !done:
+			d.found(s, c, ActionSkipped, "changed during diff")
+		case c.kind == KindExtra:
+			s.log.Debug(fmt.Sprintf("%s: DeleteItem condition failed, but the item is already gone (an earlier attempt was applied)", d.keys.FormatKey(c.key)))
+			d.found(s, c, ActionDeleted, "")
+		default:
+			s.log.Debug(fmt.Sprintf("%s: PutItem condition failed, but the slave already holds the master's item (an earlier attempt was applied)", d.keys.FormatKey(c.key)))
+			d.found(s, c, ActionWritten, "")
+		}
 		return nil
 	case ctx.Err() != nil:
 		return ctx.Err()
@@ -333,6 +358,27 @@ func (d *Differ) repair(ctx context.Context, s *slave, c candidate) error {
 		d.found(s, c, ActionError, op+": "+ddb.Describe(err))
 		return nil
 	}
+}
+
+// landed reports whether the slave item, after a repair write failed its
+// condition, is what the repair meant to leave: want (compared as the
+// diff compares, ignored attributes left out), or no item when want is
+// nil (a delete). The item comes from the exception (the write asks for
+// ALL_OLD); when it carries none, which for a server honouring ALL_OLD
+// means there is no item, a consistent read confirms it.
+func (d *Differ) landed(ctx context.Context, s *slave, key item, ccf *types.ConditionalCheckFailedException, want item) (bool, error) {
+	now := ccf.Item
+	if len(now) == 0 {
+		got, err := d.batchGet(ctx, s.Table, []item{key}, true, s.st, s.addRCU)
+		if err != nil {
+			return false, err
+		}
+		now = got[d.keys.KeyString(key)]
+	}
+	if want == nil {
+		return len(now) == 0, nil
+	}
+	return len(now) > 0 && Compare(want, now, d.ignore) == nil, nil
 }
 
 // replacement is the item written over the slave: the master's, without

@@ -406,8 +406,8 @@ func writeJSON(w io.Writer, res diff.Result) error {
 func logSummary(log *zap.Logger, res diff.Result) {
 	for _, s := range res.Slaves {
 		logging.ForEntry(log, res.Master, s.Slave).Info(fmt.Sprintf(
-			"summary: scanned %d, matching %d, missing %d, differing %d, extra %d, written %d, deleted %d, skipped (changed during diff) %d, errors %d; %s; consumed %.1f RCU, %.1f WCU",
+			"summary: scanned %d, matching %d, missing %d, differing %d, extra %d, written %d, deleted %d, skipped (changed during diff) %d, errors %d; %s; consumed %.1f RCU, %.1f WCU; %d retries (%d throttled)",
 			s.Scanned, s.Matching, s.Missing, s.Differing, s.Extra, s.Written, s.Deleted, s.Skipped, s.Errors,
-			res.Duration.Round(time.Millisecond), s.ConsumedRCU, s.ConsumedWCU))
+			res.Duration.Round(time.Millisecond), s.ConsumedRCU, s.ConsumedWCU, s.Retries, s.Throttles))
 	}
 }

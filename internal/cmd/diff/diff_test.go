@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -180,6 +181,9 @@ func TestRunExitCodesAndJSON(t *testing.T) {
 	}
 	if !strings.Contains(out, "written 5, deleted 1") {
 		t.Fatalf("summary line missing from stdout:\n%s", out)
+	}
+	if !regexp.MustCompile(`WCU; \d+ retries \(\d+ throttled\)`).MatchString(out) {
+		t.Fatalf("summary line lacks the retries:\n%s", out)
 	}
 	// In sync now: exit 0.
 	if code, out, errOut = runCLI(t, append(base, "--scan-for-extra")...); code != cmdutil.ExitOK || !strings.Contains(out, "matching 100, missing 0, differing 0, extra 0") {
