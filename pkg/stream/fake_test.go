@@ -30,6 +30,10 @@ type fakeShard struct {
 	closed     bool
 	trimmed    int  // index of the first record still available
 	spurious   bool // AFTER_SEQUENCE_NUMBER answers TrimmedDataAccessException anyway
+	// emptyPages is how many GetRecords calls answer an empty page before
+	// the records show, as DynamoDB Streams does on a stretch of a shard
+	// without records.
+	emptyPages int
 }
 
 // fakeStreams is a DynamoDB Streams API over fakeShards.
@@ -145,6 +149,10 @@ func (f *fakeStreams) GetRecords(_ context.Context, in *dynamodbstreams.GetRecor
 	s := f.shard(id)
 	if pos < s.trimmed {
 		return nil, &st.TrimmedDataAccessException{Message: aws.String("trimmed")}
+	}
+	if s.emptyPages > 0 {
+		s.emptyPages--
+		return &dynamodbstreams.GetRecordsOutput{Records: []st.Record{}, NextShardIterator: in.ShardIterator}, nil
 	}
 	end := min(pos+int(aws.ToInt32(in.Limit)), len(s.recs))
 	out := &dynamodbstreams.GetRecordsOutput{Records: append([]st.Record(nil), s.recs[pos:end]...)}
@@ -477,5 +485,19 @@ func TestDisabledStreamEnds(t *testing.T) {
 	}
 	if tb.items["a"] != "1" {
 		t.Fatalf("the shard's changes were not applied first: %v", tb.items)
+	}
+}
+
+// TestUntilCaughtUpIsNotFooledByEmptyPages: an open shard answers empty
+// pages before its records, as DynamoDB Streams may; --until-caught-up
+// must not take the first empty page for the end of the shard.
+func TestUntilCaughtUpIsNotFooledByEmptyPages(t *testing.T) {
+	sh := &fakeShard{id: "shard-open", emptyPages: 2, recs: []st.Record{rec(10, "a", "1"), rec(11, "b", "2")}}
+	s, tb := newFakes(sh)
+	if err := runFake(t, fakeConfig(t, s, tb, state.NewMemory())); err != nil {
+		t.Fatal(err)
+	}
+	if tb.items["a"] != "1" || tb.items["b"] != "2" {
+		t.Fatalf("destination = %v; the records after the empty pages were not applied", tb.items)
 	}
 }

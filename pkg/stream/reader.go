@@ -94,6 +94,7 @@ func (e *engine) consume(ctx context.Context, sh *shardState, cp checkpoint, sin
 	errRounds, throttled := 0, 0
 	var lastCall time.Time
 	reported := false
+	emptyPages := 0 // consecutive pages with no record at all
 	for {
 		if wait := e.cfg.MinReadInterval - time.Since(lastCall); wait > 0 {
 			if err := ddb.Sleep(ctx, wait); err != nil {
@@ -149,6 +150,11 @@ func (e *engine) consume(ctx context.Context, sh *shardState, cp checkpoint, sin
 		}
 		errRounds, throttled = 0, 0
 		recs := out.Records
+		if len(recs) == 0 {
+			emptyPages++
+		} else {
+			emptyPages = 0
+		}
 		e.st.RecordsRead.Add(int64(len(recs)))
 		if skipUpTo != "" {
 			kept := recs[:0:0]
@@ -164,7 +170,10 @@ func (e *engine) consume(ctx context.Context, sh *shardState, cp checkpoint, sin
 			}
 			recs = kept
 		}
-		caughtUp := len(recs) == 0
+		// DynamoDB Streams may answer an empty page from a stretch of the
+		// shard without records while more records follow, so one empty
+		// page is not the end: only several in a row are.
+		caughtUp := len(recs) == 0 && emptyPages >= caughtUpEmptyPages
 		if len(recs) > 0 {
 			// The batch is written and checkpointed even when ctx is
 			// cancelled meanwhile: a stop finishes the writes in flight.
@@ -254,6 +263,10 @@ func (e *engine) getIterator(ctx context.Context, in *dynamodbstreams.GetShardIt
 		return "", &ddb.TableError{Table: e.cfg.InputTable, Op: "GetShardIterator on stream shard " + aws.ToString(in.ShardId), Err: err}
 	}
 }
+
+// caughtUpEmptyPages is how many empty pages in a row an open shard must
+// answer before it counts as read to its end (for --until-caught-up).
+const caughtUpEmptyPages = 3
 
 // trimProbePages bounds how many empty pages recoverTrimmed reads from the
 // trim horizon looking for the first record still available.
