@@ -151,17 +151,22 @@ func (r *EntriesRun) Run(kind string, run func(ctx context.Context, i int) error
 // (context.Canceled) are left out; the caller decides what they mean.
 func (r *EntriesRun) Err(ignoreCanceled bool) error {
 	var errs []error
+	allUsage := true
 	for _, e := range r.Entries {
 		if e.Err == nil || ignoreCanceled && errors.Is(e.Err, context.Canceled) {
 			continue
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", e.Entry.Description(), e.Err))
+		allUsage = allUsage && ExitCode(e.Err) == ExitUsage
 	}
 	if len(errs) == 0 {
 		return nil
 	}
 	err := errors.Join(errs...)
-	if ExitCode(err) == ExitUsage {
+	// Exit 2 says nothing was read or written: only when every failure is
+	// a usage error. A table lost mid-run in one entry is exit 3 even if
+	// another entry was refused.
+	if allUsage {
 		return err
 	}
 	return &ExitError{Code: ExitRuntime, Err: err}

@@ -69,7 +69,8 @@ func TestEntriesRunErrors(t *testing.T) {
 	}{
 		{name: "none", errs: nil, wantCode: ExitOK},
 		{name: "runtime", errs: map[string]error{"b": boom}, wantCode: ExitRuntime, wantMsg: "[b] ⇨ [b-copy]: boom"},
-		{name: "usage wins", errs: map[string]error{"a": boom, "b": &plan.Error{Msg: "bad"}}, wantCode: ExitUsage, wantMsg: "[a] ⇨ [a-copy]: boom\n[b] ⇨ [b-copy]: bad"},
+		{name: "runtime wins over usage", errs: map[string]error{"a": boom, "b": &plan.Error{Msg: "bad"}}, wantCode: ExitRuntime, wantMsg: "[a] ⇨ [a-copy]: boom\n[b] ⇨ [b-copy]: bad"},
+		{name: "usage only", errs: map[string]error{"b": &plan.Error{Msg: "bad"}}, wantCode: ExitUsage, wantMsg: "[b] ⇨ [b-copy]: bad"},
 		{name: "canceled counted", errs: map[string]error{"a": context.Canceled}, wantCode: ExitRuntime, wantMsg: "context canceled"},
 		{name: "canceled ignored", errs: map[string]error{"a": fmt.Errorf("x: %w", context.Canceled)}, ignoreCanceled: true, wantCode: ExitOK},
 	}

@@ -42,8 +42,9 @@ type Writer struct {
 
 // Write writes all requests (any number; they must not name one key
 // twice within 25 consecutive requests) and returns how many were
-// acknowledged. On error, the requests after the written ones were not
-// written; the error is a *TableError.
+// acknowledged. On error, the others may or may not have been written
+// (unprocessed items are resubmitted out of order); the error is a
+// *TableError, or ctx.Err().
 func (w *Writer) Write(ctx context.Context, reqs []types.WriteRequest) (int, error) {
 	written := 0
 	for start := 0; start < len(reqs); start += MaxBatchWrite {

@@ -18,6 +18,7 @@ import (
 	"github.com/ddbsync/ddbsync/internal/ddb"
 	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 )
 
@@ -147,7 +148,7 @@ func (r *run) run(ctx context.Context) (Result, error) {
 		}
 		if ok {
 			if c.TotalSegments != total {
-				return res, fmt.Errorf("checkpoint of segment %d says total_segments %d but the backfill checkpoint says %d: remove the state directory (--state-dir) to start over", n, c.TotalSegments, total)
+				return res, &plan.Error{Msg: fmt.Sprintf("checkpoint of segment %d says total_segments %d but the backfill checkpoint says %d: remove the state directory (--state-dir) to start over", n, c.TotalSegments, total)}
 			}
 			s.ckpt = *c
 			if c.Done {

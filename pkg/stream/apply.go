@@ -46,7 +46,9 @@ func Collapse(recs []streamtypes.Record, keys ddb.KeySchema, viewType streamtype
 			return nil, 0, 0, fmt.Errorf("stream record %s has no data", aws.ToString(r.EventID))
 		}
 		created := createdOf(r)
-		if (skipTTL && IsTTLDelete(r)) || (!skipBefore.IsZero() && created.Before(skipBefore)) {
+		// A record without a creation time is applied: it cannot be
+		// shown to be older than the backfill.
+		if (skipTTL && IsTTLDelete(r)) || (!skipBefore.IsZero() && !created.IsZero() && created.Before(skipBefore)) {
 			skipped++
 			continue
 		}

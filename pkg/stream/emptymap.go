@@ -52,7 +52,7 @@ func (emptyMapFix) HandleDeserialize(ctx context.Context, in middleware.Deserial
 // and OldImage of a GetRecords response body as {"M":{}}. A body without
 // "{}" or one that does not parse is returned unchanged.
 func FixEmptyMapsJSON(body []byte) []byte {
-	if !bytes.Contains(body, []byte("{}")) {
+	if !hasBareEmptyMap(body) {
 		return body
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -82,6 +82,30 @@ func FixEmptyMapsJSON(body []byte) []byte {
 		return body
 	}
 	return fixed
+}
+
+// hasBareEmptyMap is a cheap test on the raw body, so that a page from
+// DynamoDB itself, whose empty maps are {"M":{}}, is never decoded twice:
+// a bare {} stands in a list ([{} or ,{}) or after a name other than "M".
+func hasBareEmptyMap(body []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(body[i:], []byte("{}"))
+		if j < 0 {
+			return false
+		}
+		j += i
+		prev := bytes.TrimRight(body[:j], " \t\r\n")
+		switch {
+		case bytes.HasSuffix(prev, []byte("[")), bytes.HasSuffix(prev, []byte(",")):
+			return true
+		case bytes.HasSuffix(prev, []byte(":")):
+			name := bytes.TrimRight(prev[:len(prev)-1], " \t\r\n")
+			if !bytes.HasSuffix(name, []byte(`"M"`)) {
+				return true
+			}
+		}
+		i = j + 2
+	}
 }
 
 func fixValue(v any, changed *bool) any {

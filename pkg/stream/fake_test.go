@@ -464,9 +464,15 @@ func TestFixEmptyMapsJSON(t *testing.T) {
 			t.Errorf("fixed body %s lacks %s", out, want)
 		}
 	}
-	plain := `{"Records":[]}`
-	if got := string(stream.FixEmptyMapsJSON([]byte(plain))); got != plain {
-		t.Errorf("body without {} changed: %s", got)
+	for _, plain := range []string{
+		`{"Records":[]}`,
+		// DynamoDB's own encoding of empty maps, also nested and in lists.
+		`{"Records":[{"dynamodb":{"NewImage":{"m":{"M":{}},"n":{"M":{"x":{"M":{}}}},"l":{"L":[{"M":{}}]}}}}]}`,
+		`{"Records":[{"dynamodb":{"NewImage":{"s":{"S":"a:{}"}}}}]}`,
+	} {
+		if got := string(stream.FixEmptyMapsJSON([]byte(plain))); got != plain {
+			t.Errorf("body without a bare {} changed: %s", got)
+		}
 	}
 }
 
@@ -499,5 +505,25 @@ func TestUntilCaughtUpIsNotFooledByEmptyPages(t *testing.T) {
 	}
 	if tb.items["a"] != "1" || tb.items["b"] != "2" {
 		t.Fatalf("destination = %v; the records after the empty pages were not applied", tb.items)
+	}
+}
+
+// TestSkipBeforeKeepsUndatedRecords: a record without a creation time
+// cannot be shown to be older than the backfill, so it is applied.
+func TestSkipBeforeKeepsUndatedRecords(t *testing.T) {
+	undated := rec(5, "c", "7")
+	undated.Dynamodb.ApproximateCreationDateTime = nil
+	sh := &fakeShard{id: "s", recs: []st.Record{rec(1, "a", "1"), undated}}
+	s, tb := newFakes(sh)
+	cfg := fakeConfig(t, s, tb, state.NewMemory())
+	cfg.SkipBefore = created.Add(time.Second)
+	if err := runFake(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if tb.items["c"] != "7" {
+		t.Fatalf("the undated record was not applied: %v", tb.writes)
+	}
+	if _, ok := tb.items["a"]; ok {
+		t.Fatalf("the record older than SkipBefore was applied: %v", tb.writes)
 	}
 }
