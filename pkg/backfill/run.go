@@ -18,8 +18,8 @@ import (
 	"github.com/ddbsync/ddbsync/internal/ddb"
 	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/creds"
-	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/lease"
+	"github.com/ddbsync/ddbsync/pkg/plan"
 )
 
 // run is the state of one Run.
