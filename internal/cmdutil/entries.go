@@ -35,6 +35,10 @@ type EntriesRun struct {
 	Entries []*RunEntry
 	// Start is when Run started the entries.
 	Start time.Time
+	// FailFast stops the other entries (cleanly, checkpointed) as soon as
+	// one fails: for stream and sync, which would otherwise run on for
+	// ever with a dead entry that only its log line reports.
+	FailFast bool
 
 	f *Factory
 }
@@ -117,8 +121,8 @@ func (r *EntriesRun) Check(check func(i int) error) error {
 // Interrupted reports whether the run's context is done.
 func (r *EntriesRun) Interrupted() bool { return r.Ctx.Err() != nil }
 
-// Run runs every entry side by side (a failed entry does not stop the
-// others) under the status display of the given kind, with the lease
+// Run runs every entry side by side (a failed entry stops the others only
+// with FailFast) under the status display of the given kind, with the lease
 // heartbeat of a checkpoint table: run(ctx, i) runs r.Entries[i] and its
 // error is stored in that entry's Err. Run returns once every entry is
 // done and the status display has drawn its final state and stopped.
@@ -133,10 +137,18 @@ func (r *EntriesRun) Run(kind string, run func(ctx context.Context, i int) error
 		go func() { _ = r.Leases.Run(hbCtx); close(hbDone) }()
 		defer func() { stopHB(); <-hbDone }()
 	}
+	ctx, cancel := context.WithCancel(r.Ctx)
+	defer cancel()
 	var g errgroup.Group
 	for i, e := range r.Entries {
 		g.Go(func() error {
-			e.Err = run(r.Ctx, i) // read after g.Wait
+			e.Err = run(ctx, i) // read after g.Wait
+			if r.FailFast && e.Err != nil && !errors.Is(e.Err, context.Canceled) && ctx.Err() == nil {
+				if e.Log != nil {
+					e.Log.Error("this entry failed; stopping the others (their progress is checkpointed)", zap.Error(e.Err))
+				}
+				cancel()
+			}
 			return nil
 		})
 	}

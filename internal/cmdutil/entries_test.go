@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ddbsync/ddbsync/internal/iostreams"
 	"github.com/ddbsync/ddbsync/internal/stats"
@@ -121,4 +122,43 @@ func TestEntriesRunCheck(t *testing.T) {
 	if ExitCode(err) != ExitInterrupted || !errors.Is(err, context.Canceled) || !r.Interrupted() {
 		t.Errorf("interrupted check: err %v (exit %d), want exit 130 wrapping context.Canceled", err, ExitCode(err))
 	}
+}
+
+func TestEntriesRunFailFast(t *testing.T) {
+	f := &Factory{}
+	boom := errors.New("gap in shard 1")
+	run := func(r *EntriesRun) {
+		r.Run("stream", func(ctx context.Context, i int) error {
+			if i == 0 {
+				return boom
+			}
+			<-ctx.Done() // a stream runs until stopped, then returns nil
+			return nil
+		})
+	}
+	r := testEntriesRun(context.Background(), f, "a", "b", "c")
+	r.FailFast = true
+	done := make(chan struct{})
+	go func() { run(r); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the other entries were not stopped after one failed")
+	}
+	if err := r.Err(false); ExitCode(err) != ExitRuntime || !errors.Is(err, boom) {
+		t.Errorf("err %v (exit %d), want exit 3 wrapping the failure", err, ExitCode(err))
+	}
+
+	// Without FailFast the others run on until the run's own context ends.
+	ctx, cancel := context.WithCancel(context.Background())
+	r = testEntriesRun(ctx, f, "a", "b")
+	done = make(chan struct{})
+	go func() { run(r); close(done) }()
+	select {
+	case <-done:
+		t.Fatal("without FailFast a failed entry stopped the others")
+	case <-time.After(100 * time.Millisecond):
+	}
+	cancel()
+	<-done
 }

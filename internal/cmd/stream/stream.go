@@ -164,6 +164,9 @@ func streamRun(opts *Options) error {
 		return err
 	}
 
+	// A stream runs until stopped: one failed entry stops the run (exit 3)
+	// instead of leaving it running with a dead entry.
+	r.FailFast = true
 	r.Run("stream", func(ctx context.Context, i int) error { return stream.Run(ctx, cfgs[i]) })
 	for _, e := range r.Entries {
 		e.Log.Info(Summary(e.Stats, time.Since(r.Start), e.Err))

@@ -176,6 +176,9 @@ func syncRun(opts *Options) error {
 		return err
 	}
 
+	// A stream runs until stopped: one failed entry stops the run (exit 3)
+	// instead of leaving it running with a dead entry.
+	r.FailFast = true
 	r.Run("sync", func(ctx context.Context, i int) error { return syncer.Run(ctx, cfgs[i]) })
 	interrupted := false
 	for i, e := range r.Entries {
