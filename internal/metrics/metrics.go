@@ -76,7 +76,7 @@ var metricList = []metric{
 var phaseDesc = prometheus.NewDesc("ddbsync_phase", "1 for the current state of each phase of an entry, 0 for the others.",
 	[]string{"input", "output", "phase", "state"}, nil)
 
-var phaseStates = []stats.Phase{stats.Pending, stats.Running, stats.Complete, stats.Skipped, stats.Failed}
+var phaseStates = []stats.Phase{stats.Pending, stats.Running, stats.Complete, stats.Skipped, stats.Failed, stats.Stopped}
 
 // Collector exposes the entries of registries as metrics.
 type Collector struct {

@@ -19,6 +19,7 @@ const (
 	Complete
 	Skipped
 	Failed
+	Stopped // interrupted before done; progress is checkpointed
 )
 
 func (p Phase) String() string {
@@ -33,6 +34,8 @@ func (p Phase) String() string {
 		return "skipped"
 	case Failed:
 		return "failed"
+	case Stopped:
+		return "stopped"
 	}
 	return "unknown"
 }

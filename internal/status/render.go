@@ -167,6 +167,8 @@ func countCell(p stats.Phase, n, approx, failed int64, full bool) cell {
 		}
 	case stats.Failed:
 		c = cell{text: "-FAILED- (" + num(n, full) + ")", class: bad}
+	case stats.Stopped:
+		c = cell{text: "-STOPPED- (" + num(n, full) + ")", class: dim}
 	default:
 		c = cell{text: num(n, full)}
 		if approx > 0 {

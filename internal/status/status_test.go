@@ -255,3 +255,13 @@ func TestLogLinesGoAboveTheBlock(t *testing.T) {
 		t.Errorf("after Final, log lines must pass straight through; stderr got %q", errOut.String())
 	}
 }
+
+func TestInterruptedBackfillShowsStopped(t *testing.T) {
+	c := countCell(stats.Stopped, 1234, 5000, 0, true)
+	if !strings.Contains(c.text, "-STOPPED-") || !strings.Contains(c.text, "1,234") {
+		t.Errorf("stopped backfill cell = %q, want -STOPPED- with the items written", c.text)
+	}
+	if got := phaseText(stats.Stopped, 1234, 5000, "items written"); got != "stopped, 1,234 items written" {
+		t.Errorf("plain text = %q", got)
+	}
+}

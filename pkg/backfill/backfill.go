@@ -167,6 +167,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				resultFields(res)...)
 		}
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		stats.SetPhase(&r.st.BackfillPhase, stats.Stopped)
 		r.log.Info(fmt.Sprintf("Backfill interrupted: %d items written over %s; progress is checkpointed, run again to resume",
 			res.ItemsWritten, res.Duration.Round(time.Second)), resultFields(res)...)
 	default:
