@@ -1,7 +1,6 @@
 package backfill_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/ddbsync/ddbsync/internal/benchutil"
 	backfillcmd "github.com/ddbsync/ddbsync/internal/cmd/backfill"
 	"github.com/ddbsync/ddbsync/internal/cmd/root"
+	"github.com/ddbsync/ddbsync/internal/cmdtest"
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
 	"github.com/ddbsync/ddbsync/internal/iostreams"
@@ -74,27 +74,7 @@ func TestFlagsToOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ios, _, _, _ := iostreams.Test()
-			f := root.NewFactory(ios)
-			var got *backfillcmd.Options
-			cmd := backfillcmd.NewCmdBackfill(f, func(o *backfillcmd.Options) error { got = o; return nil })
-			cmd.SetArgs(strings.Fields(tt.args))
-			cmd.SetOut(&bytes.Buffer{})
-			cmd.SetErr(&bytes.Buffer{})
-			err := cmd.Execute()
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
-				}
-				if got != nil {
-					t.Fatal("runF was called despite the error")
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			tt.check(t, got)
+			cmdtest.Expect(t, backfillcmd.NewCmdBackfill, tt.args, tt.wantErr, tt.check)
 		})
 	}
 }
