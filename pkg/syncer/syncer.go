@@ -52,14 +52,15 @@ type Config struct {
 	Backfill bool // run the backfill phase
 	Stream   bool // run the stream phase
 
-	Segments          []int
-	TotalSegments     int
-	MaxWCU            float64
-	MaxRCU            float64
-	SkipExpired       bool
-	CreateOutputTable bool
-	SkipTTLDeletes    bool
-	UntilCaughtUp     bool
+	// BackfillConfig holds the backfill's own settings (segments,
+	// capacity budgets, --skip-expired, --create-output-table, page
+	// size…); its clients, tables, store, state key, stats, logger and
+	// leases are filled from this Config. One struct, so that a backfill
+	// setting cannot be left out of sync.
+	BackfillConfig backfill.Config
+
+	SkipTTLDeletes bool
+	UntilCaughtUp  bool
 
 	Store    state.Store
 	StateKey string
@@ -137,19 +138,17 @@ func (c *Config) streamLeases() *stream.Leases {
 func (c *Config) handoverKey() string { return c.StateKey + "/sync/handover" }
 
 func (c *Config) backfillConfig() backfill.Config {
-	return backfill.Config{
-		Source: c.Source, Dest: c.Dest, InputTable: c.InputTable, OutputTable: c.OutputTable,
-		Segments: c.Segments, TotalSegments: c.TotalSegments, MaxWCU: c.MaxWCU, MaxRCU: c.MaxRCU,
-		SkipExpired: c.SkipExpired, CreateOutputTable: c.CreateOutputTable,
-		Store: c.Store, StateKey: c.StateKey, Stats: c.Stats, Logger: c.Logger,
-		Leases: c.backfillLeases(),
-	}
+	b := c.BackfillConfig
+	b.Source, b.Dest, b.InputTable, b.OutputTable = c.Source, c.Dest, c.InputTable, c.OutputTable
+	b.Store, b.StateKey, b.Stats, b.Logger = c.Store, c.StateKey, c.Stats, c.Logger
+	b.Leases = c.backfillLeases()
+	return b
 }
 
 // backfillLeases are the segment leases of a shared backfill (none for a
 // static split).
 func (c *Config) backfillLeases() *backfill.Leases {
-	if c.Leases == nil || len(c.Segments) > 0 {
+	if c.Leases == nil || len(c.BackfillConfig.Segments) > 0 {
 		return nil
 	}
 	return &backfill.Leases{Manager: c.Leases, Entry: c.Entry}
@@ -251,7 +250,7 @@ func Run(ctx context.Context, cfg Config) error {
 		InputTable: cfg.InputTable, OutputTable: cfg.OutputTable,
 		StreamARN:      h.StreamARN,
 		SkipTTLDeletes: cfg.SkipTTLDeletes, UntilCaughtUp: cfg.UntilCaughtUp,
-		MaxWCU: cfg.MaxWCU, Store: cfg.Store, StateKey: cfg.StateKey,
+		MaxWCU: cfg.BackfillConfig.MaxWCU, Store: cfg.Store, StateKey: cfg.StateKey,
 		Stats: cfg.Stats, Logger: cfg.Logger, Now: cfg.Now, Retention: cfg.Retention,
 		Leases: cfg.streamLeases(),
 	}

@@ -103,7 +103,7 @@ func TestSyncWhileWriting(t *testing.T) {
 		}
 	}()
 	cfg := f.config(t)
-	cfg.TotalSegments = 4
+	cfg.BackfillConfig.TotalSegments = 4
 	cfg.RunBackfill = func(ctx context.Context, bc backfill.Config) (backfill.Result, error) {
 		// Keep writing for the whole backfill and a little after it.
 		defer func() { time.Sleep(300 * time.Millisecond); close(stop); wg.Wait() }()

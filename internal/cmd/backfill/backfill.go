@@ -12,6 +12,7 @@ import (
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/pkg/backfill"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/state"
 )
 
 // maxScanLimit bounds --scan-limit.
@@ -126,6 +127,33 @@ Exit status:
 	return cmd
 }
 
+// EntryConfig is the backfill of one plan entry: its clients, tables,
+// segments, budgets, checkpoints, stats and logger. sync builds its
+// backfill phase with it too, so the two never disagree.
+func EntryConfig(e *cmdutil.RunEntry, store state.Store, skipExpired, createOutput bool, scanLimit int) (backfill.Config, error) {
+	segs, err := e.Entry.Backfill.SegmentList()
+	if err != nil {
+		return backfill.Config{}, &plan.Error{Msg: err.Error()}
+	}
+	return backfill.Config{
+		Source:            e.In.DynamoDB,
+		Dest:              e.Out.DynamoDB,
+		InputTable:        e.Entry.Input.Table,
+		OutputTable:       e.Entry.Output.Table,
+		Segments:          segs,
+		TotalSegments:     e.Entry.Backfill.TotalSegments,
+		MaxWCU:            e.Entry.Backfill.MaxWCU,
+		MaxRCU:            e.Entry.Backfill.MaxRCU,
+		SkipExpired:       skipExpired,
+		CreateOutputTable: createOutput,
+		Store:             store,
+		StateKey:          e.Entry.ID(),
+		Stats:             e.Stats,
+		Logger:            e.Log,
+		PageSize:          int32(scanLimit),
+	}, nil
+}
+
 func backfillRun(opts *Options) error {
 	r, err := opts.Factory.SetupEntries(opts.Ctx, opts.Plan, &opts.LeaseFlags, func(e plan.Entry) string {
 		if e.Backfill.Disabled {
@@ -138,30 +166,12 @@ func backfillRun(opts *Options) error {
 	}
 	cfgs := make([]backfill.Config, len(r.Entries))
 	for i, e := range r.Entries {
-		segs, err := e.Entry.Backfill.SegmentList()
-		if err != nil {
-			return &plan.Error{Msg: err.Error()}
-		}
-		cfgs[i] = backfill.Config{
-			Source:            e.In.DynamoDB,
-			Dest:              e.Out.DynamoDB,
-			InputTable:        e.Entry.Input.Table,
-			OutputTable:       e.Entry.Output.Table,
-			Segments:          segs,
-			TotalSegments:     e.Entry.Backfill.TotalSegments,
-			MaxWCU:            e.Entry.Backfill.MaxWCU,
-			MaxRCU:            e.Entry.Backfill.MaxRCU,
-			SkipExpired:       opts.SkipExpired,
-			CreateOutputTable: opts.CreateOutputTable,
-			Store:             r.Store,
-			StateKey:          e.Entry.ID(),
-			Stats:             e.Stats,
-			Logger:            e.Log,
-			PageSize:          int32(opts.ScanLimit),
+		if cfgs[i], err = EntryConfig(e, r.Store, opts.SkipExpired, opts.CreateOutputTable, opts.ScanLimit); err != nil {
+			return err
 		}
 		// With a checkpoint table, the workers share the segments through
 		// leases (unless a static split names this worker's segments).
-		if r.Leases != nil && len(segs) == 0 {
+		if r.Leases != nil && len(cfgs[i].Segments) == 0 {
 			cfgs[i].Leases = &backfill.Leases{Manager: r.Leases, Entry: e.Entry}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	backfillcmd "github.com/ddbsync/ddbsync/internal/cmd/backfill"
 	streamcmd "github.com/ddbsync/ddbsync/internal/cmd/stream"
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/stats"
@@ -142,34 +143,29 @@ func syncRun(opts *Options) error {
 	}
 	cfgs := make([]syncer.Config, len(r.Entries))
 	for i, e := range r.Entries {
-		segs, err := e.Entry.Backfill.SegmentList()
+		bf, err := backfillcmd.EntryConfig(e, r.Store, opts.SkipExpired, opts.CreateOutputTable, 0)
 		if err != nil {
-			return &plan.Error{Msg: err.Error()}
+			return err
 		}
 		cfgs[i] = syncer.Config{
-			Source:            e.In.DynamoDB,
-			Dest:              e.Out.DynamoDB,
-			Streams:           e.In.Streams,
-			InputTable:        e.Entry.Input.Table,
-			OutputTable:       e.Entry.Output.Table,
-			Backfill:          !e.Entry.Backfill.Disabled,
-			Stream:            !e.Entry.Stream.Disabled,
-			Segments:          segs,
-			TotalSegments:     e.Entry.Backfill.TotalSegments,
-			MaxWCU:            e.Entry.Backfill.MaxWCU,
-			MaxRCU:            e.Entry.Backfill.MaxRCU,
-			SkipExpired:       opts.SkipExpired,
-			CreateOutputTable: opts.CreateOutputTable,
-			SkipTTLDeletes:    opts.SkipTTLDeletes,
-			UntilCaughtUp:     opts.UntilCaughtUp,
-			Store:             r.Store,
-			StateKey:          e.Entry.ID(),
-			Stats:             e.Stats,
-			Logger:            e.Log,
-			Now:               f.Now,
-			Tune:              opts.Tune,
-			Leases:            r.Leases, // with a checkpoint table: the work is shared through leases
-			Entry:             e.Entry,
+			Source:         e.In.DynamoDB,
+			Dest:           e.Out.DynamoDB,
+			Streams:        e.In.Streams,
+			InputTable:     e.Entry.Input.Table,
+			OutputTable:    e.Entry.Output.Table,
+			Backfill:       !e.Entry.Backfill.Disabled,
+			Stream:         !e.Entry.Stream.Disabled,
+			BackfillConfig: bf,
+			SkipTTLDeletes: opts.SkipTTLDeletes,
+			UntilCaughtUp:  opts.UntilCaughtUp,
+			Store:          r.Store,
+			StateKey:       e.Entry.ID(),
+			Stats:          e.Stats,
+			Logger:         e.Log,
+			Now:            f.Now,
+			Tune:           opts.Tune,
+			Leases:         r.Leases, // with a checkpoint table: the work is shared through leases
+			Entry:          e.Entry,
 		}
 	}
 	if err := r.Check(func(i int) error { return syncer.Check(r.Ctx, cfgs[i]) }); err != nil {
