@@ -51,7 +51,7 @@ type Config struct {
 	MaxWCU float64 // output write units per second, 0: no limit
 	MaxRCU float64 // input read units per second, 0: no limit
 
-	SkipExpired       bool // leave out items whose TTL lies in the past
+	SkipExpired       bool // leave out items DynamoDB's TTL will delete: TTL in the past, at most five years ago
 	CreateOutputTable bool // create a missing output table from the input's description
 
 	// Store keeps checkpoints under StateKey (the plan entry's ID).

@@ -457,8 +457,16 @@ func TestSkipExpired(t *testing.T) {
 		it := simpleItem(i)
 		k := it["pk"].(*types.AttributeValueMemberS).Value
 		switch i % 3 {
-		case 0: // expired
-			it["expires"] = &types.AttributeValueMemberN{Value: fmt.Sprint(now.Add(-time.Hour).Unix())}
+		case 0:
+			switch i % 9 {
+			case 0: // expired an hour ago
+				it["expires"] = &types.AttributeValueMemberN{Value: fmt.Sprint(now.Add(-time.Hour).Unix())}
+			case 3: // expired a day short of five years ago: still deleted by DynamoDB
+				it["expires"] = &types.AttributeValueMemberN{Value: fmt.Sprint(now.AddDate(-5, 0, 1).Unix())}
+			default: // more than five years in the past: DynamoDB never deletes it
+				it["expires"] = &types.AttributeValueMemberN{Value: fmt.Sprint(now.AddDate(-6, 0, 0).Unix())}
+				wantKept[k] = true
+			}
 		case 1: // expires later
 			it["expires"] = &types.AttributeValueMemberN{Value: fmt.Sprint(now.Add(time.Hour).Unix())}
 			wantKept[k] = true
@@ -478,8 +486,8 @@ func TestSkipExpired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.ItemsSkipped != 30 || res.ItemsWritten != 60 || res.ItemsRead != 90 {
-		t.Fatalf("result %+v; want 90 read, 30 skipped, 60 written", res)
+	if res.ItemsSkipped != 20 || res.ItemsWritten != 70 || res.ItemsRead != 90 {
+		t.Fatalf("result %+v; want 90 read, 20 skipped, 70 written", res)
 	}
 	checkAccounting(t, res, cfg.Stats)
 	got := ddbtest.ScanAll(t, c, out)

@@ -295,20 +295,27 @@ func (r *run) setupTTL(ctx context.Context) error {
 		return nil
 	}
 	r.ttlAttr = *d.AttributeName
-	r.log.Info(fmt.Sprintf("Skipping items whose time to live (attribute %s) lies in the past", r.ttlAttr))
+	r.log.Info(fmt.Sprintf("Skipping items that time to live will delete: attribute %s lies in the past, but not more than five years (DynamoDB never deletes those)", r.ttlAttr))
 	return nil
 }
 
-// expired reports whether item's TTL attribute is a number of epoch
-// seconds before now. Items without it (or with another type) are kept.
-func (r *run) expired(item map[string]types.AttributeValue, now int64) bool {
+// expired reports whether DynamoDB's time to live would delete item: its
+// TTL attribute is a number of epoch seconds before now, and not more than
+// five years before now (DynamoDB ignores such values and never deletes
+// those items, so they are copied). Items without the attribute (or with
+// another type) are kept, as DynamoDB keeps them.
+func (r *run) expired(item map[string]types.AttributeValue, now time.Time) bool {
 	v, ok := item[r.ttlAttr].(*types.AttributeValueMemberN)
 	if !ok {
 		return false
 	}
 	f, err := strconv.ParseFloat(v.Value, 64)
-	return err == nil && f < float64(now)
+	return err == nil && f < float64(now.Unix()) && f >= float64(now.AddDate(-ttlHorizonYears, 0, 0).Unix())
 }
+
+// ttlHorizonYears: DynamoDB's time to live does not delete items whose TTL
+// value lies more than five years in the past.
+const ttlHorizonYears = 5
 
 func (r *run) scanSegment(ctx context.Context, s *segment) error {
 	start, err := s.ckpt.LastKey.Decode()
@@ -351,9 +358,9 @@ func (r *run) scanSegment(ctx context.Context, s *segment) error {
 		r.read.Add(n)
 		r.st.ItemsRead.Add(n)
 		reqs := make([]types.WriteRequest, 0, len(out.Items))
-		now := int64(0)
+		var now time.Time
 		if r.ttlAttr != "" {
-			now = r.now().Unix()
+			now = r.now()
 		}
 		for _, it := range out.Items {
 			if r.ttlAttr != "" && r.expired(it, now) {

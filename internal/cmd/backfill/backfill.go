@@ -65,6 +65,12 @@ pages in flight are written twice (--scan-limit makes pages smaller).
 With --backfill-segments a worker copies just those segments and takes
 no leases. See docs/scale-out.md.
 
+--skip-expired leaves out exactly the items DynamoDB's time to live will
+delete: the table's TTL attribute holds a number of epoch seconds before
+now, and not more than five years before now. DynamoDB ignores TTL values
+more than five years in the past and never deletes those items, so they
+are copied, as are items without the attribute or with a non-number in it.
+
 Logs go to standard output; the live status goes to standard error.
 
 Exit status:
@@ -123,7 +129,7 @@ Exit status:
 	fl := cmd.Flags()
 	fl.IntVar(&opts.ScanLimit, "scan-limit", 0, "items per Scan page (0: DynamoDB's pages of up to 1 MB); smaller pages mean finer checkpoints")
 	fl.BoolVar(&opts.CreateOutputTable, "create-output-table", false, "create a missing output table from the input's description (keys, indexes, billing mode, capacities)")
-	fl.BoolVar(&opts.SkipExpired, "skip-expired", false, "leave out items whose time to live lies in the past but which DynamoDB has not deleted yet")
+	fl.BoolVar(&opts.SkipExpired, "skip-expired", false, "leave out the items DynamoDB's time to live will delete: a number of epoch seconds in the past, but not more than five years in the past (DynamoDB never deletes those, so they are copied)")
 	return cmd
 }
 

@@ -124,7 +124,7 @@ Exit status:
 	fl.BoolVar(&opts.PlanFlags.Backfill, "backfill", true, "copy the existing items first (--backfill=false: stream only)")
 	fl.BoolVar(&opts.PlanFlags.Stream, "stream", true, "apply the stream after the copy (--stream=false: copy only)")
 	fl.BoolVar(&opts.CreateOutputTable, "create-output-table", false, "create a missing output table from the input's description (keys, indexes, billing mode, capacities)")
-	fl.BoolVar(&opts.SkipExpired, "skip-expired", false, "leave out items whose time to live lies in the past but which DynamoDB has not deleted yet")
+	fl.BoolVar(&opts.SkipExpired, "skip-expired", false, "leave out the items DynamoDB's time to live will delete: a number of epoch seconds in the past, but not more than five years in the past (DynamoDB never deletes those, so they are copied)")
 	fl.BoolVar(&opts.SkipTTLDeletes, "skip-ttl-deletes", false, "do not copy deletions made by DynamoDB's time to live (for an output table with its own TTL)")
 	fl.BoolVar(&opts.UntilCaughtUp, "until-caught-up", false, "exit once the stream has been read up to the time its phase started")
 	return cmd
