@@ -95,7 +95,10 @@ func (r *run) processLeased(ctx context.Context, parallel, pages int) error {
 		}
 		if ok {
 			if c.TotalSegments != r.total {
-				return &plan.Error{Msg: fmt.Sprintf("checkpoint of segment %d says total_segments %d, but this run has %d", n, c.TotalSegments, r.total)}
+				// Found in the middle of the run, once other segments may
+				// be written: a runtime failure (exit 3), not bad input.
+				return fmt.Errorf("checkpoint of segment %d in checkpoint table %s says total_segments %d, but this run has %d; stopped (other segments may have been written)",
+					n, lc.Manager.Table(), c.TotalSegments, r.total)
 			}
 			s.ckpt = c
 			if c.Done {

@@ -80,7 +80,9 @@ Exit status:
        holds progress of another plan (another total segments); nothing
        was read or written
   3    runtime failure: items that could not be written, a table lost
-       during the run, access denied
+       during the run, access denied; any failure found once the copy
+       started (such as a segment checkpoint of another total met in the
+       middle of a shared backfill)
   130  interrupted; progress is checkpointed, run the same command to resume`,
 		Example: `  # Copy a table to another region
   ddbsync backfill --input-table orders --input-region us-east-1 \
