@@ -32,10 +32,20 @@ type Leases struct {
 	// Poll is the time between two rounds of lease taking; 0: half the
 	// lease duration.
 	Poll time.Duration
+	// Kind names the lease scope within the entry (default
+	// lease.KindBackfill). sync gives each of its copies a scope of its
+	// own, so that segments finished by an earlier copy never count.
+	Kind string
 }
 
 // Scope is the lease scope of the entry's backfill.
-func (l *Leases) Scope() string { return lease.Scope(l.Entry.ID(), lease.KindBackfill) }
+func (l *Leases) Scope() string {
+	kind := l.Kind
+	if kind == "" {
+		kind = lease.KindBackfill
+	}
+	return lease.Scope(l.Entry.ID(), kind)
+}
 
 // Done reports whether every segment lease of the entry is finished (sync
 // uses it to resume in the stream phase).

@@ -80,6 +80,11 @@ type Config struct {
 	WriteDiffering bool // overwrite slave items that differ
 	DeleteExtra    bool // scan slaves, delete items the master lacks
 	ScanForExtra   bool // scan slaves for extra items, report only
+	// ExtraOnly leaves out the walk of the master: only the slaves are
+	// scanned, for items the master lacks (reported, and deleted with
+	// DeleteExtra). sync uses it to reconcile an output table that held
+	// items before the copy.
+	ExtraOnly bool
 
 	// Ignore lists attribute names or globs left out of comparisons (and
 	// never written over on the slave).
@@ -305,6 +310,9 @@ func (d *Differ) run(ctx context.Context) error {
 	}
 	d.log.Info(fmt.Sprintf("diff of master %s with %d slave(s), key %s, %d scan segment(s); %s",
 		d.cfg.Master.Label, len(d.slaves), d.keys, d.cfg.Parallel, mode))
+	if d.cfg.ExtraOnly {
+		return d.walkSlaves(ctx)
+	}
 	err := d.walk(ctx, walkSpec{
 		name:   "master " + d.cfg.Master.Label,
 		table:  d.cfg.Master,
@@ -329,6 +337,11 @@ func (d *Differ) run(ctx context.Context) error {
 	if !d.cfg.DeleteExtra && !d.cfg.ScanForExtra {
 		return nil
 	}
+	return d.walkSlaves(ctx)
+}
+
+// walkSlaves scans every slave for items the master lacks.
+func (d *Differ) walkSlaves(ctx context.Context) error {
 	for _, s := range d.slaves {
 		s.log.Info("scanning the slave for items the master lacks")
 		err := d.walk(ctx, walkSpec{

@@ -133,6 +133,11 @@ func SideActions(command, side string, backfill, stream bool, f Flags) Actions {
 				add(&a.Table, "DescribeTimeToLive")
 			}
 		}
+		if command == Sync && backfill && stream {
+			// Reconciling the output after the copy confirms each
+			// absence from the input with a consistent BatchGetItem.
+			add(&a.Table, "BatchGetItem")
+		}
 		if stream {
 			if needsGetItem(f.StreamViewType) {
 				add(&a.Table, "GetItem")
@@ -145,6 +150,12 @@ func SideActions(command, side string, backfill, stream bool, f Flags) Actions {
 		}
 		if backfill && f.CreateOutputTable {
 			add(&a.Table, "CreateTable")
+		}
+		if command == Sync && backfill && stream {
+			// sync reconciles an output that held items before the copy
+			// (--delete-extra, or an earlier copy of the entry): it scans
+			// the output and deletes, conditionally, what the input lacks.
+			add(&a.Table, "Scan", "BatchGetItem", "DeleteItem")
 		}
 		// The stream applies puts and deletes with BatchWriteItem too.
 	case SideMaster:

@@ -94,9 +94,9 @@ func TestPolicies(t *testing.T) {
 			"OutputTables": {d("BatchWriteItem", "DescribeTable"), {outARN}},
 		}},
 		{"sync", Run{Command: Sync, Entries: one, Flags: Flags{StreamViewType: "NEW_IMAGE", CreateOutputTable: true}}, map[string][2][]string{
-			"InputTables":  {d("DescribeTable", "Scan"), {inARN}},
+			"InputTables":  {d("BatchGetItem", "DescribeTable", "Scan"), {inARN}},
 			"InputStreams": {d("DescribeStream", "GetRecords", "GetShardIterator"), {streamARN}},
-			"OutputTables": {d("BatchWriteItem", "CreateTable", "DescribeTable"), {outARN}},
+			"OutputTables": {d("BatchGetItem", "BatchWriteItem", "CreateTable", "DeleteItem", "DescribeTable", "Scan"), {outARN}},
 		}},
 		{"sync, stream disabled: no stream actions", Run{Command: Sync, Entries: []Entry{{Input: in, Output: out, Backfill: true}}}, map[string][2][]string{
 			"InputTables":  {d("DescribeTable", "Scan"), {inARN}},
@@ -145,10 +145,12 @@ func TestManyEntriesCheckpointAndRoles(t *testing.T) {
 	}})
 	got := bySid(p)
 	want := map[string][2][]string{
-		"InputTables":     {d("DescribeTable", "GetItem", "Scan"), {"arn:aws:dynamodb:us-east-1:123456789012:table/orders"}},
-		"InputTables2":    {d("DescribeTable", "GetItem"), {"arn:aws:dynamodb:us-east-1:123456789012:table/users"}},
-		"InputStreams":    {d("DescribeStream", "GetRecords", "GetShardIterator"), {"arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/*", "arn:aws:dynamodb:us-east-1:123456789012:table/users/stream/*"}},
-		"OutputTables":    {d("BatchWriteItem", "DescribeTable"), {"arn:aws:dynamodb:eu-west-1:999988887777:table/orders", "arn:aws:dynamodb:eu-west-1:999988887777:table/users"}},
+		"InputTables":  {d("BatchGetItem", "DescribeTable", "GetItem", "Scan"), {"arn:aws:dynamodb:us-east-1:123456789012:table/orders"}},
+		"InputTables2": {d("DescribeTable", "GetItem"), {"arn:aws:dynamodb:us-east-1:123456789012:table/users"}},
+		"InputStreams": {d("DescribeStream", "GetRecords", "GetShardIterator"), {"arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/*", "arn:aws:dynamodb:us-east-1:123456789012:table/users/stream/*"}},
+		// sync with the copy also reconciles its output (Scan, BatchGetItem, DeleteItem).
+		"OutputTables":    {d("BatchGetItem", "BatchWriteItem", "DeleteItem", "DescribeTable", "Scan"), {"arn:aws:dynamodb:eu-west-1:999988887777:table/orders"}},
+		"OutputTables2":   {d("BatchWriteItem", "DescribeTable"), {"arn:aws:dynamodb:eu-west-1:999988887777:table/users"}},
 		"CheckpointTable": {CheckpointActions, {"arn:aws:dynamodb:us-east-1:123456789012:table/ddbsync-checkpoints"}},
 		"AssumeRoles":     {{"sts:AssumeRole"}, {"arn:aws:iam::999988887777:role/writer"}},
 	}
@@ -159,7 +161,7 @@ func TestManyEntriesCheckpointAndRoles(t *testing.T) {
 	for _, s := range p.Statement {
 		sids = append(sids, s.Sid)
 	}
-	if strings.Join(sids, ",") != "InputTables,InputTables2,InputStreams,OutputTables,CheckpointTable,AssumeRoles" {
+	if strings.Join(sids, ",") != "InputTables,InputTables2,InputStreams,OutputTables,OutputTables2,CheckpointTable,AssumeRoles" {
 		t.Errorf("statement order %v", sids)
 	}
 }

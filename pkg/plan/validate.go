@@ -102,7 +102,7 @@ func (p *Plan) validate(mode Mode) *Error {
 				}
 			}
 			if mode == ModeSync && !e.Stream.Disabled && !b.Disabled {
-				return fail("backfill.segments splits the backfill across machines, which cannot be combined with streaming in one sync; run sync (or stream) on one worker and backfill segments on the others (stream.disabled: true, or ddbsync backfill)")
+				return fail("backfill.segments splits the backfill across machines, which cannot be combined with streaming in one sync: changes applied from the stream while other machines still copy could be overwritten by their older copies; to share a sync between machines, run the same sync on each of them with --checkpoint-table TABLE (the copy's segments, then the stream's shards, are shared through leases)")
 			}
 		}
 		if b.MaxWCU < 0 {

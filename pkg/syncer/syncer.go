@@ -12,10 +12,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"go.uber.org/zap"
 
 	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/backfill"
+	"github.com/ddbsync/ddbsync/pkg/diff"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
@@ -30,15 +33,21 @@ import (
 // followed by every later change), so the margin is generous.
 const DefaultSafetyMargin = 2 * time.Minute
 
-// SourceAPI is what sync needs of the input table's client.
+// SourceAPI is what sync needs of the input table's client
+// (BatchGetItem: to confirm, when reconciling the output, that an item is
+// absent from the input).
 type SourceAPI interface {
 	backfill.SourceAPI
 	stream.SourceAPI
+	diff.Client
 }
 
-// DestAPI is what sync needs of the output table's client.
+// DestAPI is what sync needs of the output table's client (Scan,
+// BatchGetItem and DeleteItem: to reconcile an output that held items
+// before the copy).
 type DestAPI interface {
 	backfill.DestAPI
+	diff.Client
 }
 
 // Config is the sync of one plan entry.
@@ -61,6 +70,14 @@ type Config struct {
 
 	SkipTTLDeletes bool
 	UntilCaughtUp  bool
+
+	// DeleteExtra reconciles the output after the copy: output items the
+	// input lacks (confirmed by a consistent read) are deleted, each delete
+	// conditional on the output item being unchanged. Without it, sync
+	// does so only when it finds an earlier copy of this entry in the
+	// state (its leftovers are its own); items another program put into
+	// the output are kept.
+	DeleteExtra bool
 
 	Store    state.Store
 	StateKey string
@@ -96,6 +113,35 @@ type Handover struct {
 	// Backfill is true when this sync copies the table before streaming,
 	// so records before T0 may be left out.
 	Backfill bool `json:"backfill"`
+	// Generation names this sync's copy: its backfill checkpoints live
+	// under STATE-KEY/sync/GENERATION and its segment leases in scope
+	// ENTRY-ID/backfill-GENERATION, so progress made before the handover
+	// (an earlier backfill, a sync with the stream disabled) never counts
+	// toward it. Empty in handovers recorded before generations existed:
+	// their copy uses the entry's own backfill checkpoints.
+	Generation string `json:"generation,omitempty"`
+	// Reconcile: after the copy, delete output items the input lacks (an
+	// earlier copy was found, or DeleteExtra was given).
+	Reconcile bool `json:"reconcile,omitempty"`
+	// Earlier describes the earlier copy found when the handover was
+	// recorded (for the logs).
+	Earlier string `json:"earlier,omitempty"`
+}
+
+// backfillKey is where the copy of this handover keeps its checkpoints.
+func (h *Handover) backfillKey(stateKey string) string {
+	if h == nil || h.Generation == "" {
+		return stateKey
+	}
+	return stateKey + "/sync/" + h.Generation
+}
+
+// backfillKind is the lease kind of the copy of this handover.
+func (h *Handover) backfillKind() string {
+	if h == nil || h.Generation == "" {
+		return lease.KindBackfill
+	}
+	return lease.KindBackfill + "-" + h.Generation
 }
 
 func (c *Config) defaults() {
@@ -137,21 +183,23 @@ func (c *Config) streamLeases() *stream.Leases {
 
 func (c *Config) handoverKey() string { return c.StateKey + "/sync/handover" }
 
-func (c *Config) backfillConfig() backfill.Config {
+// backfillConfig is the copy of handover h (nil: a sync without the
+// stream, which copies like the backfill command).
+func (c *Config) backfillConfig(h *Handover) backfill.Config {
 	b := c.BackfillConfig
 	b.Source, b.Dest, b.InputTable, b.OutputTable = c.Source, c.Dest, c.InputTable, c.OutputTable
-	b.Store, b.StateKey, b.Stats, b.Logger = c.Store, c.StateKey, c.Stats, c.Logger
-	b.Leases = c.backfillLeases()
+	b.Store, b.StateKey, b.Stats, b.Logger = c.Store, h.backfillKey(c.StateKey), c.Stats, c.Logger
+	b.Leases = c.backfillLeases(h)
 	return b
 }
 
 // backfillLeases are the segment leases of a shared backfill (none for a
 // static split).
-func (c *Config) backfillLeases() *backfill.Leases {
+func (c *Config) backfillLeases(h *Handover) *backfill.Leases {
 	if c.Leases == nil || len(c.BackfillConfig.Segments) > 0 {
 		return nil
 	}
-	return &backfill.Leases{Manager: c.Leases, Entry: c.Entry}
+	return &backfill.Leases{Manager: c.Leases, Entry: c.Entry, Kind: h.backfillKind()}
 }
 
 // Check does what Run does before any write: the input has a stream (when
@@ -191,7 +239,21 @@ func Check(ctx context.Context, cfg Config) error {
 		}
 	}
 	if cfg.Backfill {
-		return backfill.Check(ctx, cfg.backfillConfig())
+		var h *Handover
+		if cfg.Stream {
+			// The copy a resumed sync continues. A first run (no record
+			// yet) starts a copy of its own, with no checkpoint: earlier
+			// progress of the entry never counts (see recordHandover).
+			h = &Handover{}
+			ok, err := cfg.Store.Get(ctx, cfg.handoverKey(), h)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				h.Generation = "new"
+			}
+		}
+		return backfill.Check(ctx, cfg.backfillConfig(h))
 	}
 	return nil
 }
@@ -223,19 +285,20 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if cfg.Backfill {
+		bcfg := cfg.backfillConfig(h)
 		backfillDone := cfg.BackfillDone
-		if bl := cfg.backfillLeases(); bl != nil {
+		if bl := bcfg.Leases; bl != nil {
 			// Shared: done when every segment lease is finished.
 			backfillDone = func(ctx context.Context, _ state.Store, _ string) (bool, error) { return bl.Done(ctx) }
 		}
-		done, err := backfillDone(ctx, cfg.Store, cfg.StateKey)
+		done, err := backfillDone(ctx, bcfg.Store, bcfg.StateKey)
 		if err != nil {
 			return err
 		}
 		if done {
 			stats.SetPhase(&cfg.Stats.BackfillPhase, stats.Complete)
 			log.Info("backfill already complete; resuming in the stream phase")
-		} else if _, err := cfg.RunBackfill(ctx, cfg.backfillConfig()); err != nil {
+		} else if _, err := cfg.RunBackfill(ctx, bcfg); err != nil {
 			return err
 		}
 	}
@@ -244,6 +307,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if h.Backfill && h.Reconcile {
+		if err := reconcile(ctx, cfg, h); err != nil {
+			return err
+		}
 	}
 	scfg := stream.Config{
 		Source: cfg.Source, Dest: cfg.Dest, Streams: cfg.Streams,
@@ -292,6 +360,19 @@ func recordHandover(ctx context.Context, cfg Config) (*Handover, error) {
 		cfg.Logger.Info("resuming sync", zap.Time("t0", h.T0), zap.String("stream", h.StreamARN))
 		return &h, nil
 	}
+	// What ran before on this entry: a copy made before T0 never counts
+	// toward this sync (changes made between that copy and T0 would be in
+	// neither), and stream checkpoints made before T0 are replaced by the
+	// copy.
+	var earlier string
+	if cfg.Backfill {
+		if earlier, err = earlierCopy(ctx, cfg); err != nil {
+			return nil, err
+		}
+		if err := forgetStream(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
 	// The shards are listed first and T0 taken after, both before the scan:
 	// a shard closed in the listing closed before T0 (the scan saw all of
 	// its changes), and any change after T0 is in a shard open in the
@@ -301,6 +382,11 @@ func recordHandover(ctx context.Context, cfg Config) (*Handover, error) {
 		return nil, err
 	}
 	h = Handover{StreamARN: info.ARN, T0: cfg.Now().UTC(), Backfill: cfg.Backfill, Shards: l.Shards}
+	if cfg.Backfill {
+		h.Generation = fmt.Sprintf("g%d", h.T0.UnixNano())
+		h.Earlier = earlier
+		h.Reconcile = earlier != "" || cfg.DeleteExtra
+	}
 	if shared, ok := cfg.Store.(conditionalStore); ok {
 		// Several workers start at once: the first one's record counts.
 		wrote, err := shared.PutIfAbsent(ctx, cfg.handoverKey(), h)
@@ -326,8 +412,128 @@ func recordHandover(ctx context.Context, cfg Config) (*Handover, error) {
 		return nil, err
 	}
 	cfg.Logger.Info("recorded the stream for the handover", zap.Time("t0", h.T0), zap.Int("shards", len(h.Shards)))
+	if earlier != "" {
+		cfg.Logger.Warn(fmt.Sprintf("%s ⇨ %s: %s; changes made to the input since then would be missing from the output, so sync copies the table again from now on (T0 %s) and then deletes the output items the input lacks (each confirmed by a consistent read)",
+			cfg.InputTable, cfg.OutputTable, earlier, h.T0.Format(time.RFC3339)))
+	} else if cfg.Backfill && !cfg.DeleteExtra {
+		warnNonEmpty(ctx, cfg)
+	}
 	return &h, nil
 }
+
+// earlierCopy describes the backfill progress of this entry made before
+// the handover ("" when there is none): a backfill run, or a sync with
+// the stream disabled.
+func earlierCopy(ctx context.Context, cfg Config) (string, error) {
+	m, ok, err := backfill.LoadMeta(ctx, cfg.Store, cfg.StateKey)
+	if err != nil {
+		return "", err
+	}
+	if ok {
+		return fmt.Sprintf("an earlier copy of this entry (backfill checkpoints under state key %s, last started at %s) predates this sync",
+			cfg.StateKey, m.Started.UTC().Format(time.RFC3339)), nil
+	}
+	if cfg.Leases != nil {
+		scope := lease.Scope(cfg.Entry.ID(), lease.KindBackfill)
+		infos, err := cfg.Leases.List(ctx, scope)
+		if err != nil {
+			return "", err
+		}
+		if len(infos) > 0 {
+			return fmt.Sprintf("an earlier shared copy of this entry (%d segment leases in scope %s of checkpoint table %s) predates this sync",
+				len(infos), scope, cfg.Leases.Table()), nil
+		}
+	}
+	return "", nil
+}
+
+// forgetStream removes the stream checkpoints of this entry made before
+// the handover: the copy covers everything before T0, and checkpoints of
+// shards long gone would otherwise be reported as gaps.
+func forgetStream(ctx context.Context, cfg Config) error {
+	if cfg.Leases != nil {
+		scope := lease.Scope(cfg.Entry.ID(), lease.KindStream)
+		infos, err := cfg.Leases.List(ctx, scope)
+		if err != nil {
+			return err
+		}
+		if len(infos) > 0 {
+			cfg.Logger.Info("removing stream leases made before this sync; the copy replaces them", zap.Int("leases", len(infos)))
+			if err := cfg.Leases.Forget(ctx, scope); err != nil {
+				return err
+			}
+		}
+	}
+	keys, err := cfg.Store.List(ctx, cfg.StateKey+"/stream/")
+	if err != nil {
+		return err
+	}
+	if len(keys) > 0 {
+		cfg.Logger.Info("removing stream checkpoints made before this sync; the copy replaces them", zap.Int("checkpoints", len(keys)))
+	}
+	for _, k := range keys {
+		if err := cfg.Store.Delete(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// warnNonEmpty says, once, that the output already holds items sync will
+// keep unless the input has them.
+func warnNonEmpty(ctx context.Context, cfg Config) {
+	out, err := cfg.Dest.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(cfg.OutputTable), Limit: aws.Int32(1), ProjectionExpression: nil})
+	if err != nil || len(out.Items) == 0 {
+		return // a missing output (created later) or an empty one
+	}
+	cfg.Logger.Warn(fmt.Sprintf("output table %s already holds items: sync overwrites those the input has and keeps the others (items deleted from the input before this sync began, for instance); run sync with --delete-extra to delete output items the input lacks after the copy",
+		cfg.OutputTable))
+}
+
+// reconcile deletes, after the copy and before the stream phase, the
+// output items the input lacks: each absence is confirmed by a consistent
+// read of the input, each delete is conditional on the output item being
+// what was read. Items deleted from the input after T0 are deleted by the
+// stream anyway; items put after T0 are found in the input and kept. Done
+// once per handover.
+func reconcile(ctx context.Context, cfg Config, h *Handover) error {
+	key := cfg.StateKey + "/sync/reconciled"
+	var done struct {
+		At      time.Time `json:"at"`
+		Deleted int64     `json:"deleted"`
+	}
+	ok, err := cfg.Store.Get(ctx, key, &done)
+	if err != nil || ok {
+		return err
+	}
+	cfg.Logger.Info(fmt.Sprintf("reconciling %s: deleting output items the input %s lacks", cfg.OutputTable, cfg.InputTable))
+	d, err := diff.Prepare(ctx, diff.Config{
+		Master:      diff.Table{Name: cfg.InputTable, Label: cfg.InputTable, Client: cfg.Source},
+		Slaves:      []diff.Table{{Name: cfg.OutputTable, Label: cfg.OutputTable, Client: cfg.Dest}},
+		Parallel:    reconcileSegments,
+		DeleteExtra: true,
+		ExtraOnly:   true,
+		Logger:      cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	res, err := d.Run(ctx)
+	if err != nil {
+		return err
+	}
+	r := res.Slaves[0]
+	if r.Errors > 0 || r.Deleted+r.Skipped < r.Extra {
+		return fmt.Errorf("%s ⇨ %s: reconciling the output failed: %d of %d output items the input lacks could not be deleted (%d errors); run the same command again",
+			cfg.InputTable, cfg.OutputTable, r.Extra-r.Deleted-r.Skipped, r.Extra, r.Errors)
+	}
+	cfg.Logger.Info(fmt.Sprintf("reconciled %s: %d output items the input lacks deleted, %d changed meanwhile and kept", cfg.OutputTable, r.Deleted, r.Skipped))
+	done.At, done.Deleted = cfg.Now().UTC(), r.Deleted
+	return cfg.Store.Put(ctx, key, done)
+}
+
+// reconcileSegments is the number of scan segments of the reconciliation.
+const reconcileSegments = 8
 
 // ErrHandoverLost is wrapped by the error of a sync whose stream no longer
 // holds the changes made since the backfill began.

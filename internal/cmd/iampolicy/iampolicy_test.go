@@ -123,9 +123,9 @@ func TestPolicyEveryCommand(t *testing.T) {
 			"OutputTables": {"dynamodb:BatchWriteItem", "dynamodb:DescribeTable"},
 		}},
 		{append([]string{"sync", "--stream-view-type", "NEW_AND_OLD_IMAGES"}, tables...), map[string][]string{
-			"InputTables":  {"dynamodb:DescribeTable", "dynamodb:Scan"},
+			"InputTables":  {"dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan"},
 			"InputStreams": {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"},
-			"OutputTables": {"dynamodb:BatchWriteItem", "dynamodb:DescribeTable"},
+			"OutputTables": {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:Scan"},
 		}},
 		{append([]string{"sync", "--stream=false", "--create-output-table"}, tables...), map[string][]string{
 			"InputTables":  {"dynamodb:DescribeTable", "dynamodb:Scan"},
@@ -183,10 +183,11 @@ plan:
 	}
 	got := parse(t, out)
 	want := map[string][2][]string{
-		"InputTables":     {{"dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Scan"}, {"arn:aws:dynamodb:us-east-1:111122223333:table/orders"}},
+		"InputTables":     {{"dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Scan"}, {"arn:aws:dynamodb:us-east-1:111122223333:table/orders"}},
 		"InputTables2":    {{"dynamodb:DescribeTable", "dynamodb:Scan"}, {"arn:aws:dynamodb:ap-southeast-2:111122223333:table/users"}},
 		"InputStreams":    {{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}, {"arn:aws:dynamodb:us-east-1:111122223333:table/orders/stream/*"}},
-		"OutputTables":    {{"dynamodb:BatchWriteItem", "dynamodb:DescribeTable"}, {"arn:aws:dynamodb:ap-southeast-2:111122223333:table/users-copy", "arn:aws:dynamodb:eu-west-1:999988887777:table/orders"}},
+		"OutputTables":    {{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:Scan"}, {"arn:aws:dynamodb:eu-west-1:999988887777:table/orders"}},
+		"OutputTables2":   {{"dynamodb:BatchWriteItem", "dynamodb:DescribeTable"}, {"arn:aws:dynamodb:ap-southeast-2:111122223333:table/users-copy"}},
 		"CheckpointTable": {{"dynamodb:CreateTable", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:UpdateItem"}, {"arn:aws:dynamodb:ap-southeast-2:111122223333:table/ddbsync-checkpoints"}},
 		"AssumeRoles":     {{"sts:AssumeRole"}, {"arn:aws:iam::999988887777:role/writer"}},
 	}

@@ -31,6 +31,7 @@ type Options struct {
 	SkipExpired       bool
 	SkipTTLDeletes    bool
 	UntilCaughtUp     bool
+	DeleteExtra       bool
 
 	// Tune adjusts each entry's stream configuration (tests).
 	Tune func(*stream.Config)
@@ -55,7 +56,18 @@ cannot cover the copy). Enable one with:
 
 The stream keeps changes for 24 hours: the copy must finish within that,
 or sync stops with an error rather than leave a gap (raise --max-wcu, or
-split the copy across machines with backfill segments and stream.disabled).
+share the copy between machines with --checkpoint-table).
+
+Across runs: a sync copies the table under its own record of the stream
+and the time (T0). Progress made before T0 — an earlier backfill of the
+same entry, or a sync with the stream disabled — never counts: changes
+made since that copy would be in neither. sync then copies the table
+again and, after the copy, deletes the output items the input lacks
+(leftovers of the earlier copy), each absence confirmed by a consistent
+read and each delete conditional on the output item being unchanged.
+An output table that already holds items of another origin keeps the
+ones the input lacks (sync warns); --delete-extra deletes them the same
+way. Once caught up, the output equals the input.
 
 Progress is checkpointed in the state directory (--state-dir). Interrupted
 during the copy, sync exits 130 and the same command resumes the copy;
@@ -93,8 +105,8 @@ Exit status:
   # Copy and catch up, then exit (a cutover)
   ddbsync sync -c plan.yml --until-caught-up
 
-  # Only the stream part of a sync whose copy was done elsewhere
-  ddbsync sync -c plan.yml --backfill=false
+  # Copy into an output that held items before, deleting those the input lacks
+  ddbsync sync -c plan.yml --delete-extra
 
   # One of several workers sharing the copy and the stream
   ddbsync sync -c plan.yml --checkpoint-table ddbsync-checkpoints --backfill-total-segments 64
@@ -127,6 +139,7 @@ Exit status:
 	fl.BoolVar(&opts.SkipExpired, "skip-expired", false, "leave out the items DynamoDB's time to live will delete: a number of epoch seconds in the past, but not more than five years in the past (DynamoDB never deletes those, so they are copied)")
 	fl.BoolVar(&opts.SkipTTLDeletes, "skip-ttl-deletes", false, "do not copy deletions made by DynamoDB's time to live (for an output table with its own TTL)")
 	fl.BoolVar(&opts.UntilCaughtUp, "until-caught-up", false, "exit once the stream has been read up to the time its phase started")
+	fl.BoolVar(&opts.DeleteExtra, "delete-extra", false, "after the copy, delete output items the input lacks (confirmed by a consistent read; each delete conditional on the item being unchanged)")
 	return cmd
 }
 
@@ -158,6 +171,7 @@ func syncRun(opts *Options) error {
 			BackfillConfig: bf,
 			SkipTTLDeletes: opts.SkipTTLDeletes,
 			UntilCaughtUp:  opts.UntilCaughtUp,
+			DeleteExtra:    opts.DeleteExtra,
 			Store:          r.Store,
 			StateKey:       e.Entry.ID(),
 			Stats:          e.Stats,
