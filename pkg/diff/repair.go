@@ -325,10 +325,9 @@ func (d *Differ) repair(ctx context.Context, s *slave, c candidate) error {
 	case err == nil:
 		if c.kind == KindExtra {
 			d.found(s, c, ActionDeleted, "")
-		} else {
-			d.found(s, c, ActionWritten, "")
+			return nil
 		}
-		return nil
+		return d.confirm(ctx, s, c, want)
 	case errors.As(err, &ccf):
 		// The condition failed: either someone else changed the item, or
 		// an earlier attempt of this very write was applied and its answer
@@ -347,7 +346,7 @@ func (d *Differ) repair(ctx context.Context, s *slave, c candidate) error {
 			d.found(s, c, ActionDeleted, "")
 		default:
 			s.log.Debug(fmt.Sprintf("%s: PutItem condition failed, but the slave already holds the master's item (an earlier attempt was applied)", d.keys.FormatKey(c.key)))
-			d.found(s, c, ActionWritten, "")
+			return d.confirm(ctx, s, c, want)
 		}
 		return nil
 	case ctx.Err() != nil:
@@ -358,6 +357,91 @@ func (d *Differ) repair(ctx context.Context, s *slave, c candidate) error {
 		d.found(s, c, ActionError, op+": "+ddb.Describe(err))
 		return nil
 	}
+}
+
+// confirm settles a put that reached the slave (c is missing or
+// differing, want what the slave now holds). The master is read again
+// with a consistent read: if it deleted or changed the item since diff's
+// re-read, the write raced with that change (for a missing item, the
+// replication's delete of the absent slave item was a no-op before the
+// put). A write of an item the master deleted is undone with a delete
+// conditional on the slave item being exactly what diff wrote; either way
+// the repair counts as skipped (changed during diff), not written. A
+// change the master makes after this read reaches the slave through the
+// replication, after the put.
+func (d *Differ) confirm(ctx context.Context, s *slave, c candidate, want item) error {
+	got, err := d.batchGet(ctx, d.cfg.Master, []item{c.key}, true, s.st, s.addRCU)
+	switch {
+	case err != nil && (ctx.Err() != nil || ddb.IsNotFound(err)):
+		return err
+	case err != nil:
+		d.found(s, c, ActionError, "written, but the master could not be read again to confirm it still holds that item: "+ddb.Describe(err))
+		return nil
+	}
+	m, ok := got[d.keys.KeyString(c.key)]
+	if ok {
+		if Compare(c.master, m, d.ignore) == nil {
+			d.found(s, c, ActionWritten, "")
+			return nil
+		}
+		d.found(s, c, ActionSkipped, "changed during diff: the master changed the item while it was repaired (the slave holds the master's previous item until the change is replicated)")
+		return nil
+	}
+	// The master deleted the item: take the write back, unless the slave
+	// item changed since (then someone else, the replication, wrote it).
+	cond, err := itemCondition(want)
+	if err != nil && d.cfg.VersionAttribute != "" {
+		cond, err = versionCondition(d.cfg.VersionAttribute, want), nil
+	}
+	if err != nil {
+		d.found(s, c, ActionError, "written, but the master deleted the item meanwhile and the write cannot be undone: "+err.Error())
+		return nil
+	}
+	var consumed *types.ConsumedCapacity
+	err = d.retry(ctx, s.st, s.Name, "DeleteItem", func() error {
+		out, err := s.Client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName:                           aws.String(s.Name),
+			Key:                                 c.key,
+			ConditionExpression:                 aws.String(cond.expr),
+			ExpressionAttributeNames:            cond.names,
+			ExpressionAttributeValues:           cond.values,
+			ReturnConsumedCapacity:              types.ReturnConsumedCapacityTotal,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}, countRetries(s.st))
+		if out != nil {
+			consumed = out.ConsumedCapacity
+		}
+		return err
+	})
+	if consumed != nil {
+		s.st.ConsumedWCU.Add(aws.ToFloat64(consumed.CapacityUnits))
+	}
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+	case errors.As(err, &ccf):
+		gone, rerr := d.landed(ctx, s, c.key, ccf, nil)
+		switch {
+		case rerr != nil && (ctx.Err() != nil || ddb.IsNotFound(rerr)):
+			return rerr
+		case rerr != nil:
+			d.found(s, c, ActionError, "written, but the master deleted the item meanwhile; undoing the write failed its condition and the item could not be read again: "+ddb.Describe(rerr))
+			return nil
+		case !gone:
+			d.found(s, c, ActionSkipped, "changed during diff: the master deleted the item while it was repaired, and the slave item changed after the write (not undone)")
+			return nil
+		}
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case ddb.IsNotFound(err):
+		return err
+	default:
+		d.found(s, c, ActionError, "written, but the master deleted the item meanwhile and undoing the write failed: "+ddb.Describe(err))
+		return nil
+	}
+	s.log.Debug(fmt.Sprintf("%s: the master deleted the item while it was written to the slave; the write was undone", d.keys.FormatKey(c.key)))
+	d.found(s, c, ActionSkipped, "changed during diff: the master deleted the item while it was repaired; the write was undone")
+	return nil
 }
 
 // landed reports whether the slave item, after a repair write failed its

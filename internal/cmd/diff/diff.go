@@ -82,7 +82,10 @@ again from both sides with consistent reads and only what still differs
 is repaired. Every repair write is conditional on the slave item still
 being what diff read (or, with --version-attribute, on its version), so a
 change someone else makes during the diff is never overwritten: such
-items are counted as "skipped (changed during diff)".
+items are counted as "skipped (changed during diff)". After each put the
+master is read again: if it deleted the item meanwhile, the write is
+undone (a delete conditional on the slave item being what diff wrote);
+if it deleted or changed it, the repair counts as skipped, not written.
 
 With --verbose every difference is logged with rclone check's sigils:
 "+" missing on the slave, "*" differing, "-" extra on the slave, "!" error
