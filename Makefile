@@ -12,7 +12,7 @@ BIN := bin/ddbsync
 TEST_TIMEOUT ?= 12m
 GOFLAGS_TEST ?= -race -count=1
 
-.PHONY: all build install ddb-local demo test unit vet fmt-check bench clean completions
+.PHONY: all build install ddb-local demo test unit vet fmt-check bench clean completions chaos
 
 all: build
 
@@ -55,6 +55,17 @@ test: ddb-local vet fmt-check
 
 unit:
 	$(GO) test -short -count=1 ./...
+
+# The randomized workflow test (internal/chaos, docs/testing.md) in its
+# long form: SEED=n replays one seed; SEEDS=n runs seeds 1..n (FIRST_SEED
+# moves the start), SEEDS=45m as many seeds as fit in 45 minutes.
+SEEDS ?= 50
+FIRST_SEED ?= 1
+CHAOS_TIMEOUT ?= 6h
+chaos: ddb-local
+	$(GO) mod download
+	./scripts/with-ddb-local.sh env DDBSYNC_CHAOS_SEED=$(SEED) DDBSYNC_CHAOS_SEEDS=$(SEEDS) DDBSYNC_CHAOS_FIRST_SEED=$(FIRST_SEED) \
+		$(GO) test -count=1 -timeout $(CHAOS_TIMEOUT) -run '^TestChaos$$' -v ./internal/chaos
 
 # Benchmarks against DynamoDB Local; figures go to docs/benchmarks.md.
 # BENCH_ITEMS scales backfill and diff (default 100000).
