@@ -527,3 +527,79 @@ func TestSkipBeforeKeepsUndatedRecords(t *testing.T) {
 		t.Fatalf("the record older than SkipBefore was applied: %v", tb.writes)
 	}
 }
+
+// TestTrimmedBeforeFirstRead: a shard with no checkpoint answers
+// TrimmedDataAccessException (DynamoDB Local does on a stream enabled on a
+// loaded table once the shard idled, before its first record): nothing
+// the run needs can be lost, so it reads again from the trim horizon. It
+// used to fail with a gap "between 0001-01-01T00:00:00Z and now".
+func TestTrimmedBeforeFirstRead(t *testing.T) {
+	sh := &fakeShard{id: "s1"}
+	for i := range 5 {
+		sh.recs = append(sh.recs, rec(i+1, fmt.Sprintf("k%d", i), strconv.Itoa(i+1)))
+	}
+	s, tb := newFakes(sh)
+	s.errs = []error{&st.TrimmedDataAccessException{Message: aws.String("trimmed")}, &st.TrimmedDataAccessException{Message: aws.String("trimmed")}}
+	cfg := fakeConfig(t, s, tb, state.NewMemory())
+	if err := runFake(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(tb.items) != 5 || tb.items["k4"] != "5" {
+		t.Fatalf("items %v, want k0..k4", tb.items)
+	}
+}
+
+// TestGapErrorNeverShowsZeroTime: an undated checkpoint gives a span with
+// only its end.
+func TestGapErrorNeverShowsZeroTime(t *testing.T) {
+	msg := (&stream.GapError{Table: "t", Shard: "s", Detail: "d"}).Error()
+	if strings.Contains(msg, "0001-01-01") || !strings.Contains(msg, "up to now") {
+		t.Fatalf("message %q", msg)
+	}
+}
+
+// TestCheckpointedShardGone: a shard with a checkpoint, not finished, is
+// no longer listed (the consumer was stopped past the retention): the run
+// refuses with a gap naming the shard and the span, before writing
+// anything — its child used to be read from its trim horizon silently.
+func TestCheckpointedShardGone(t *testing.T) {
+	child := &fakeShard{id: "child", parent: "gone"}
+	for i := range 3 {
+		child.recs = append(child.recs, rec(100+i, fmt.Sprintf("k%d", i), "1"))
+	}
+	s, tb := newFakes(child)
+	store := state.NewMemory()
+	_ = store.Put(context.Background(), "e/stream/arn", map[string]string{"arn": s.arn})
+	_ = store.Put(context.Background(), "e/stream/shards/gone", map[string]any{"seq": "42", "created": created})
+	_ = store.Put(context.Background(), "e/stream/shards/old-done", map[string]any{"seq": "7", "created": created, "done": true})
+	cfg := fakeConfig(t, s, tb, store)
+	cfg.Now = func() time.Time { return created.Add(30 * time.Hour) }
+	err := runFake(t, cfg)
+	var gap *stream.GapError
+	if !errors.As(err, &gap) || gap.Shard != "gone" {
+		t.Fatalf("err = %v, want a GapError for shard gone", err)
+	}
+	for _, want := range []string{"gone", "42", created.Format(time.RFC3339)} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if len(tb.items) != 0 {
+		t.Fatalf("items written past a gap: %v", tb.items)
+	}
+}
+
+// TestRecentCheckpointNotListedYet: a checkpoint younger than the
+// retention cannot belong to a trimmed shard; the listing lags (it is
+// eventually consistent), so that is no gap.
+func TestRecentCheckpointNotListedYet(t *testing.T) {
+	sh := &fakeShard{id: "s1"}
+	sh.recs = append(sh.recs, rec(1, "k", "1"))
+	s, tb := newFakes(sh)
+	store := state.NewMemory()
+	_ = store.Put(context.Background(), "e/stream/shards/new-one", map[string]any{"seq": "42", "created": created.Add(30 * time.Minute)})
+	cfg := fakeConfig(t, s, tb, store)
+	if err := runFake(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -120,6 +120,9 @@ func (e *engine) runLeased(ctx context.Context) error {
 		})
 	}
 
+	if err := e.checkLostLeased(ctx); err != nil {
+		return err
+	}
 	for {
 		err := m.Process(ctx, scope, lease.ProcessOptions{BeforeAcquire: refresh, Poll: poll}, work)
 		switch {

@@ -40,8 +40,13 @@ func (e *GapError) Error() string {
 	if !e.To.IsZero() {
 		to = e.To.UTC().Format(time.RFC3339)
 	}
-	return fmt.Sprintf("stream of table %s, shard %s: changes made between %s and %s may be lost: they were trimmed from the stream (24 h retention) before they could be applied (%s); the output table can no longer be trusted: copy it again with sync, or repair it with diff",
-		e.Table, e.Shard, e.From.UTC().Format(time.RFC3339), to, e.Detail)
+	span := fmt.Sprintf("between %s and %s", e.From.UTC().Format(time.RFC3339), to)
+	if e.From.IsZero() {
+		// An undated checkpoint: only the end of the span is known.
+		span = "up to " + to
+	}
+	return fmt.Sprintf("stream of table %s, shard %s: changes made %s may be lost: they were trimmed from the stream (24 h retention) before they could be applied (%s); the output table can no longer be trusted: copy it again with sync, or repair it with diff",
+		e.Table, e.Shard, span, e.Detail)
 }
 
 // readShard reads one shard from its checkpoint (or its trim horizon) to
@@ -91,7 +96,7 @@ func (e *engine) consume(ctx context.Context, sh *shardState, cp checkpoint, sin
 		return err
 	}
 	log.Debug("reading shard", zap.String("after", cp.Seq))
-	errRounds, throttled := 0, 0
+	errRounds, throttled, trimmedRounds := 0, 0, 0
 	var lastCall time.Time
 	reported := false
 	emptyPages := 0 // consecutive pages with no record at all
@@ -122,6 +127,9 @@ func (e *engine) consume(ctx context.Context, sh *shardState, cp checkpoint, sin
 				}
 				continue
 			case isTrimmed(err):
+				if trimmedRounds++; trimmedRounds > maxErrorRounds {
+					return &ddb.TableError{Table: e.cfg.InputTable, Op: fmt.Sprintf("GetRecords on stream shard %s (trimmed data %d times in a row)", sh.ID, trimmedRounds), Err: err}
+				}
 				iter, skipUpTo, err = e.recoverTrimmed(ctx, sh.ID, cp)
 				if err != nil {
 					return err
@@ -148,7 +156,7 @@ func (e *engine) consume(ctx context.Context, sh *shardState, cp checkpoint, sin
 			}
 			return &ddb.TableError{Table: e.cfg.InputTable, Op: "GetRecords on stream shard " + sh.ID, Err: err}
 		}
-		errRounds, throttled = 0, 0
+		errRounds, throttled, trimmedRounds = 0, 0, 0
 		recs := out.Records
 		if len(recs) == 0 {
 			emptyPages++
@@ -281,7 +289,23 @@ const trimProbePages = 10
 // and the error says which shard and which time span.
 func (e *engine) recoverTrimmed(ctx context.Context, shard string, cp checkpoint) (iter, skipUpTo string, err error) {
 	if cp.Seq == "" {
-		return "", "", &GapError{Table: e.cfg.InputTable, Shard: shard, Detail: "the trim horizon itself reported trimmed data"}
+		// Nothing of this shard was applied yet, so nothing the run needs
+		// can be lost: what was trimmed is older than the oldest record
+		// still there, and a run reading a shard for the first time wants
+		// what the stream holds (sync: only what follows T0, which the
+		// retention check guards). DynamoDB Local answers this on a shard
+		// idle about 30 s, and DynamoDB when the horizon moved between
+		// GetShardIterator and GetRecords: start again from the horizon.
+		e.log.Debug("trimmed data before the first record of a shard never read; reading again from the trim horizon", zap.String("shard", shard))
+		iter, err = e.getIterator(ctx, &dynamodbstreams.GetShardIteratorInput{
+			StreamArn:         aws.String(e.info.ARN),
+			ShardId:           aws.String(shard),
+			ShardIteratorType: streamtypes.ShardIteratorTypeTrimHorizon,
+		})
+		if isTrimmed(err) {
+			return "", "", &ddb.TableError{Table: e.cfg.InputTable, Op: "GetShardIterator (TRIM_HORIZON) on stream shard " + shard, Err: err}
+		}
+		return iter, "", err
 	}
 	iter, err = e.getIterator(ctx, &dynamodbstreams.GetShardIteratorInput{
 		StreamArn:         aws.String(e.info.ARN),
@@ -295,7 +319,12 @@ func (e *engine) recoverTrimmed(ctx context.Context, shard string, cp checkpoint
 	if err != nil {
 		return "", "", err
 	}
-	switch v := verdict(cp, first, e.now(), e.cfg.Retention); v {
+	v := verdict(cp, first, e.now(), e.cfg.Retention)
+	if v != "" && first != nil && !e.cfg.SkipBefore.IsZero() && !createdOf(*first).IsZero() && !createdOf(*first).After(e.cfg.SkipBefore) {
+		// What was trimmed is older than SkipBefore: sync's copy has it.
+		v = ""
+	}
+	switch v {
 	case "":
 		e.log.Warn("stream reported trimmed data, but nothing after the checkpoint is gone; continuing",
 			zap.String("shard", shard), zap.String("checkpoint", cp.Seq))

@@ -334,13 +334,18 @@ func (e *engine) run(ctx context.Context) error {
 // coordinate lists shards, starts a reader for each shard whose parent is
 // consumed, and (UntilCaughtUp) returns once everything is caught up.
 func (e *engine) coordinate(ctx context.Context, g *errgroup.Group) error {
-	for {
+	for first := true; ; first = false {
 		l, err := ListShards(ctx, e.cfg.Streams, e.info.ARN)
 		if err != nil {
 			if ddb.IsNotFound(err) {
 				return &ddb.TableError{Table: e.cfg.InputTable, Op: "DescribeStream", Err: err}
 			}
 			return err
+		}
+		if first {
+			if err := e.checkLost(ctx, l); err != nil {
+				return err
+			}
 		}
 		listed, err := e.merge(ctx, l)
 		if err != nil {
