@@ -217,7 +217,7 @@ func Check(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	total, _, err := plan0(ctx, cfg, in.TableSizeBytes)
+	total, _, _, err := plan0(ctx, cfg, in.TableSizeBytes)
 	if err != nil || !cfg.leased() {
 		return err
 	}
@@ -226,45 +226,47 @@ func Check(ctx context.Context, cfg Config) error {
 
 const createHint = "create it first, or pass --create-output-table to create it from the input table's description"
 
-// plan0 resolves the total and the selected segments of a run.
-func plan0(ctx context.Context, cfg Config, tableBytes *int64) (int, []int, error) {
+// plan0 resolves the total and the selected segments of a run, without
+// writing anything. For a leased run, recorded reports whether the total
+// is already recorded in the checkpoint table (else the run records its
+// choice with recordTotal before registering leases).
+func plan0(ctx context.Context, cfg Config, tableBytes *int64) (total int, segs []int, recorded bool, err error) {
 	if cfg.Store == nil || cfg.StateKey == "" {
-		return 0, nil, errors.New("backfill: Config.Store and Config.StateKey are required")
+		return 0, nil, false, errors.New("backfill: Config.Store and Config.StateKey are required")
 	}
 	if cfg.TotalSegments < 0 || cfg.TotalSegments > plan.MaxTotalSegments {
-		return 0, nil, &plan.Error{Msg: fmt.Sprintf("total segments is %d; allowed: 1 to %d", cfg.TotalSegments, plan.MaxTotalSegments)}
+		return 0, nil, false, &plan.Error{Msg: fmt.Sprintf("total segments is %d; allowed: 1 to %d", cfg.TotalSegments, plan.MaxTotalSegments)}
 	}
 	if len(cfg.Segments) > 0 && cfg.TotalSegments == 0 {
-		return 0, nil, &plan.Error{Msg: "backfill segments are given without total_segments; give the total the segments are numbered in"}
+		return 0, nil, false, &plan.Error{Msg: "backfill segments are given without total_segments; give the total the segments are numbered in"}
 	}
 	m, _, err := LoadMeta(ctx, cfg.Store, cfg.StateKey)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, false, err
 	}
 	var size int64
 	if tableBytes != nil {
 		size = *tableBytes
 	}
-	var total int
 	if cfg.leased() {
-		total, err = leaseTotal(ctx, cfg, m)
+		total, recorded, err = leaseTotal(ctx, cfg, m, size)
 	} else {
 		total, err = resolveTotal(cfg.TotalSegments, m, size)
 	}
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, false, err
 	}
 	seen := map[int]bool{}
 	for _, s := range cfg.Segments {
 		if s < 0 || s >= total {
-			return 0, nil, &plan.Error{Msg: fmt.Sprintf("backfill segment %d is out of range; with total_segments %d the segments are 0 to %d", s, total, total-1)}
+			return 0, nil, false, &plan.Error{Msg: fmt.Sprintf("backfill segment %d is out of range; with total_segments %d the segments are 0 to %d", s, total, total-1)}
 		}
 		if seen[s] {
-			return 0, nil, &plan.Error{Msg: fmt.Sprintf("backfill segment %d is listed twice", s)}
+			return 0, nil, false, &plan.Error{Msg: fmt.Sprintf("backfill segment %d is listed twice", s)}
 		}
 		seen[s] = true
 	}
-	return total, selection(cfg.Segments, total), nil
+	return total, selection(cfg.Segments, total), recorded, nil
 }
 
 func checkKeys(cfg Config, in, out *types.TableDescription) error {

@@ -53,28 +53,98 @@ func (l *Leases) Done(ctx context.Context) (bool, error) {
 	return l.Manager.Done(ctx, l.Scope())
 }
 
-// leaseTotal resolves the total segments of a leased backfill: the user's
-// value, else the number of leases registered by the first worker, else
-// the total of an earlier run's checkpoint. All workers must agree, so it
-// is never chosen from the table size (two workers could choose
-// differently): without any of these it is a usage error.
-func leaseTotal(ctx context.Context, cfg Config, m *Meta) (int, error) {
-	if cfg.TotalSegments > 0 {
-		return cfg.TotalSegments, nil
-	}
-	infos, err := cfg.Leases.Manager.List(ctx, cfg.Leases.Scope())
+// leaseTotal resolves the total segments of a leased backfill without
+// writing anything: the total recorded in the checkpoint table by the
+// first worker (TotalRecord), else the number of leases already
+// registered or an earlier run's checkpoint (runs of older versions),
+// else this worker's choice: the user's value, or one chosen from the
+// table size as a single-machine run does. A user value that differs
+// from a recorded one is a usage error. recorded reports whether the
+// total came from the checkpoint table; otherwise the run records its
+// choice (recordTotal) before it registers any lease.
+func leaseTotal(ctx context.Context, cfg Config, m *Meta, tableBytes int64) (total int, recorded bool, err error) {
+	var rec TotalRecord
+	ok, err := cfg.Store.Get(ctx, totalKey(cfg.StateKey), &rec)
 	if err != nil {
+		return 0, false, err
+	}
+	have, from := 0, ""
+	switch {
+	case ok && rec.TotalSegments > 0:
+		have, from = rec.TotalSegments, fmt.Sprintf("recorded in checkpoint table %s by worker %s", cfg.Leases.Manager.Table(), rec.Worker)
+	default:
+		infos, err := cfg.Leases.Manager.List(ctx, cfg.Leases.Scope())
+		if err != nil {
+			return 0, false, err
+		}
+		switch {
+		case len(infos) > 0:
+			have, from = len(infos), fmt.Sprintf("the number of segment leases in checkpoint table %s", cfg.Leases.Manager.Table())
+		case m != nil && m.TotalSegments > 0:
+			have, from = m.TotalSegments, fmt.Sprintf("the backfill checkpoint in checkpoint table %s", cfg.Leases.Manager.Table())
+		}
+	}
+	if have > 0 {
+		if cfg.TotalSegments > 0 && cfg.TotalSegments != have {
+			return 0, false, totalMismatch(cfg, have, from)
+		}
+		return have, true, nil
+	}
+	if cfg.TotalSegments > 0 {
+		return cfg.TotalSegments, false, nil
+	}
+	return DefaultTotalSegments(tableBytes), false, nil
+}
+
+func totalMismatch(cfg Config, have int, from string) error {
+	return &plan.Error{Msg: fmt.Sprintf(
+		"backfill of %s ⇨ %s: this worker asks for total_segments %d, but the workers sharing it use %d (%s); give --backfill-total-segments %d (total_segments: %d in the plan) or leave it out to use the recorded value; nothing was written",
+		cfg.InputTable, cfg.OutputTable, cfg.TotalSegments, have, from, have, have)}
+}
+
+// TotalRecord is the checkpoint document in which the first worker of a
+// leased backfill records the total segments every worker uses.
+type TotalRecord struct {
+	TotalSegments int       `json:"total_segments"`
+	Worker        string    `json:"worker"`
+	Given         bool      `json:"given"` // the user's value (else chosen from the table size)
+	Recorded      time.Time `json:"recorded"`
+}
+
+func totalKey(stateKey string) string { return stateKey + "/backfill/total" }
+
+// putIfAbsent is what a checkpoint table offers to record a value once.
+type putIfAbsent interface {
+	PutIfAbsent(ctx context.Context, key string, v any) (bool, error)
+}
+
+// recordTotal records this worker's choice of total with a conditional
+// write, before any lease is registered. The first writer wins: when
+// another worker recorded first, its total is read back and used (or, if
+// the user gave another value, refused as a usage error).
+func recordTotal(ctx context.Context, cfg Config, total int) (int, error) {
+	st, ok := cfg.Store.(putIfAbsent)
+	if !ok {
+		return 0, fmt.Errorf("backfill with leases: the checkpoint store %T cannot record the total segments (a checkpoint table is needed)", cfg.Store)
+	}
+	key := totalKey(cfg.StateKey)
+	won, err := st.PutIfAbsent(ctx, key, TotalRecord{
+		TotalSegments: total, Worker: cfg.Leases.Manager.Worker(), Given: cfg.TotalSegments > 0, Recorded: time.Now().UTC(),
+	})
+	if err != nil || won {
+		return total, err
+	}
+	var rec TotalRecord
+	ok, err = cfg.Store.Get(ctx, key, &rec)
+	switch {
+	case err != nil:
 		return 0, err
+	case !ok || rec.TotalSegments <= 0:
+		return 0, fmt.Errorf("backfill of %s ⇨ %s: the total segments recorded under %s in checkpoint table %s is unreadable", cfg.InputTable, cfg.OutputTable, key, cfg.Leases.Manager.Table())
+	case rec.TotalSegments != total && cfg.TotalSegments > 0:
+		return 0, totalMismatch(cfg, rec.TotalSegments, fmt.Sprintf("recorded in checkpoint table %s by worker %s", cfg.Leases.Manager.Table(), rec.Worker))
 	}
-	if len(infos) > 0 {
-		return len(infos), nil
-	}
-	if m != nil && m.TotalSegments > 0 {
-		return m.TotalSegments, nil
-	}
-	return 0, &plan.Error{Msg: fmt.Sprintf(
-		"backfill of %s ⇨ %s with a checkpoint table: give the total number of scan segments (--backfill-total-segments N, or total_segments in the plan), the same for every worker, so that all workers split the table alike; a good start is 8 to 16 segments per worker",
-		cfg.InputTable, cfg.OutputTable)}
+	return rec.TotalSegments, nil
 }
 
 // segmentOf parses a segment lease's unit ID ("segment-00003").

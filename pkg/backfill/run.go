@@ -97,7 +97,7 @@ func (r *run) run(ctx context.Context) (Result, error) {
 	if err != nil && !create {
 		return res, err
 	}
-	total, segs, err := plan0(ctx, cfg, in.TableSizeBytes)
+	total, segs, recorded, err := plan0(ctx, cfg, in.TableSizeBytes)
 	if err != nil {
 		return res, err
 	}
@@ -125,6 +125,20 @@ func (r *run) run(ctx context.Context) (Result, error) {
 	leased := cfg.leased()
 	if leased {
 		lc := cfg.Leases
+		if !recorded {
+			// The first worker's choice is every worker's: recorded with
+			// a conditional write before any lease exists.
+			chosen, err := recordTotal(ctx, cfg, total)
+			if err != nil {
+				return res, err
+			}
+			if chosen != total {
+				r.log.Info(fmt.Sprintf("Another worker recorded total_segments %d first; using it", chosen))
+			}
+			total = chosen
+			r.total = total
+			res.TotalSegments, res.Segments = total, selection(nil, total)
+		}
 		if err := lc.Manager.Register(ctx, lc.Scope(), lease.BackfillFingerprint(lc.Entry, total), lease.Segments(total)); err != nil {
 			return res, err
 		}

@@ -53,10 +53,14 @@ interrupted or killed, the same command continues where it stopped. Once
 a backfill is complete, running it again does nothing; remove the state
 directory to copy again. Resuming needs the same total segments.
 
-Several workers: give every worker the same plan and the same
---checkpoint-table (a DynamoDB table, created on first use) and
---backfill-total-segments (required for the first worker; later ones
-read it from the table). The segments are then shared through leases:
+Several workers: run the same command, with the same plan and the same
+--checkpoint-table (a DynamoDB table, created on first use), on every
+machine. The first worker takes --backfill-total-segments or, without
+it, chooses the total from the table size, and records it in the
+checkpoint table (a conditional write: of two workers starting at once,
+the first wins and the other uses its total); the others read it, and a
+worker that asks for another total is refused (exit 2) before writing
+anything. The segments are then shared through leases:
 each worker scans the segments it holds, checkpoints every fully written
 page in the lease, and exits 0 once every segment is finished, by it or
 another worker. The segments of a worker that dies are taken over by the
@@ -99,7 +103,7 @@ Exit status:
   ddbsync backfill -c plan.yml --backfill-total-segments 8 --backfill-segments 4,5,6,7
 
   # One of several workers sharing the copy (run the same command on each)
-  ddbsync backfill -c plan.yml --checkpoint-table ddbsync-checkpoints --backfill-total-segments 64
+  ddbsync backfill -c plan.yml --checkpoint-table ddbsync-checkpoints
 
   # Stay under 500 write units per second on the output
   ddbsync backfill -c plan.yml --max-wcu 500
