@@ -247,7 +247,7 @@ func (r *runner) do(st Step) {
 			break
 		}
 		p.signal(syscall.SIGTERM)
-		code, ok := p.wait(exitTimeout + time.Until(r.contBy))
+		code, ok := p.wait(exitTimeout + max(0, time.Until(r.contBy)))
 		if !ok {
 			r.fail("w%d still running %s after SIGTERM:\n%s", st.Worker, exitTimeout, p.tail(30))
 		}
