@@ -160,6 +160,10 @@ func segmentOf(unit string) (int, error) {
 // every segment is finished, ctx is cancelled or a fatal error.
 func (r *run) processLeased(ctx context.Context, parallel, pages int) error {
 	lc := r.cfg.Leases
+	// A write is sent only while its segment's lease is held: a worker
+	// paused past its lease sends nothing more when it resumes. (The
+	// writers receive their first batch after this, through r.jobs.)
+	r.writer.Client = lease.GuardWrites(r.writer.Client)
 	slots := make(chan struct{}, parallel)
 	work := func(uctx context.Context, l *lease.Lease) error {
 		n, err := segmentOf(l.Unit())
@@ -200,8 +204,15 @@ func (r *run) processLeased(ctx context.Context, parallel, pages int) error {
 			return nil
 		case <-uctx.Done():
 		}
-		// Stopping, or the lease was lost: save what was fully written
-		// (a lost lease refuses it, and its new owner goes on).
+		// Stopping, handing the segment over to the worker that asked
+		// for it, or the lease was lost: no more batches of the segment
+		// start (s.ctx is done); wait for those being written, so that
+		// none lands after the next owner's writes, then save what was
+		// fully written (a lost lease refuses it, and its new owner goes
+		// on).
+		s.mu.Lock()
+		s.mu.Unlock() //nolint:staticcheck // a barrier: every Add of s.writing happened before it
+		s.writing.Wait()
 		if err := r.flush(uctx, s); err != nil {
 			return err
 		}

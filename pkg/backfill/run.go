@@ -62,6 +62,9 @@ type segment struct {
 	lease    *lease.Lease
 	ctx      context.Context
 	finished chan struct{}
+	// writing counts the segment's batches being written (Add under mu,
+	// only while ctx is live), so a stopped segment can wait for them.
+	writing sync.WaitGroup
 }
 
 // page is one Scan page on its way to the output table.
@@ -478,10 +481,16 @@ func (r *run) writeLoop(ctx context.Context) error {
 
 func (r *run) write(ctx context.Context, b *batch) error {
 	if s := b.p.seg; s.ctx != nil {
+		s.mu.Lock()
 		if s.ctx.Err() != nil {
-			return nil // the segment stopped (lease lost or run stopping): its new owner reads the page again
+			s.mu.Unlock()
+			return nil // the segment stopped (lease lost, handed over or run stopping): its new owner reads the page again
 		}
-		// Stop at once if the lease is lost while writing.
+		s.writing.Add(1)
+		s.mu.Unlock()
+		defer s.writing.Done()
+		// Stop at once if the lease is lost while writing; the writer's
+		// client refuses to send once the lease is lost or overdue.
 		wctx, cancel := s.lease.WithContext(ctx)
 		defer cancel()
 		ctx = wctx
@@ -490,7 +499,7 @@ func (r *run) write(ctx context.Context, b *batch) error {
 	r.written.Add(int64(n))
 	r.st.ItemsWritten.Add(int64(n))
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) || errors.Is(err, lease.ErrLost) {
 			return nil // abandoned: the page is not checkpointed and is read again on resume
 		}
 		failed := int64(len(b.reqs) - n)

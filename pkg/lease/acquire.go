@@ -190,9 +190,11 @@ func (m *Manager) Acquire(ctx context.Context, scope string) ([]*Lease, error) {
 		old, ok := m.seen[id]
 		switch {
 		case ok && old.counter == in.Counter:
-		case !ok && in.Owner == "":
+		case !ok && in.Owner == "" && in.HandoffTo == "":
 			m.seen[id] = observation{counter: in.Counter} // new and unowned: never renewed
 		default:
+			// A lease kept for a requester counts as fresh on first
+			// sight, like an owned one.
 			m.seen[id] = observation{counter: in.Counter, changed: seenAt}
 		}
 	}
@@ -202,24 +204,36 @@ func (m *Manager) Acquire(ctx context.Context, scope string) ([]*Lease, error) {
 		}
 	}
 	var lostHere []*Lease
+	type request struct {
+		l  *Lease
+		to string
+	}
+	var requested []request
 	mine := 0
 	for _, in := range infos {
 		if l := m.held[pk+"\x00"+in.sk]; l != nil {
-			if in.Owner != m.worker || in.Epoch != l.epoch {
+			switch {
+			case in.Owner != m.worker || in.Epoch != l.epoch:
 				lostHere = append(lostHere, l)
-			} else {
+			case in.HandoffTo != "" && in.HandoffTo != m.worker:
+				requested = append(requested, request{l, in.HandoffTo}) // leaving: not counted
+			default:
 				mine++
 			}
 		}
 	}
+	stale := func(in Info) bool {
+		return seenAt.Sub(m.seen[pk+"\x00"+in.sk].changed) > m.opts.Duration
+	}
 	expired := func(in Info) bool {
 		if in.Owner == "" {
-			return true
+			// Released for a requester: kept for it for a lease duration.
+			return in.HandoffTo == "" || in.HandoffTo == m.worker || stale(in)
 		}
 		if in.Owner == m.worker { // ours in the table but not held: a lease we gave up for lost
 			return m.held[pk+"\x00"+in.sk] == nil
 		}
-		return seenAt.Sub(m.seen[pk+"\x00"+in.sk].changed) > m.opts.Duration
+		return stale(in)
 	}
 	ready := func(in Info) bool {
 		for _, p := range in.Parents {
@@ -229,7 +243,9 @@ func (m *Manager) Acquire(ctx context.Context, scope string) ([]*Lease, error) {
 		}
 		return true
 	}
-	load := map[string][]Info{} // live workers' unexpired leases
+	load := map[string][]Info{}  // live workers' unexpired leases, not promised to anyone
+	live := map[string]bool{}    // workers with unexpired leases or pending requests
+	promised := map[string]int{} // requester → leases on their way to it
 	var available []Info
 	workable := 0
 	for _, in := range infos {
@@ -238,10 +254,23 @@ func (m *Manager) Acquire(ctx context.Context, scope string) ([]*Lease, error) {
 		}
 		workable++
 		if l := m.held[pk+"\x00"+in.sk]; l != nil && in.Owner == m.worker && in.Epoch == l.epoch {
+			if in.HandoffTo != "" && in.HandoffTo != m.worker {
+				promised[in.HandoffTo]++
+				live[in.HandoffTo] = true
+			}
 			continue
 		}
 		if expired(in) {
 			available = append(available, in)
+			continue
+		}
+		if in.Owner != "" {
+			live[in.Owner] = true
+		}
+		if in.HandoffTo != "" && in.HandoffTo != in.Owner {
+			// Asked for (or released for) a worker: it is that worker's.
+			promised[in.HandoffTo]++
+			live[in.HandoffTo] = true
 			continue
 		}
 		load[in.Owner] = append(load[in.Owner], in)
@@ -250,29 +279,38 @@ func (m *Manager) Acquire(ctx context.Context, scope string) ([]*Lease, error) {
 	for _, l := range lostHere {
 		l.markLost(reasonTaken)
 	}
-
-	live := len(load) + 1 // the others with unexpired leases, and this worker
-	if _, ok := load[m.worker]; ok {
-		live--
+	for _, r := range requested {
+		r.l.handoffRequested(r.to)
 	}
-	target := (workable + live - 1) / live
+
+	live[m.worker] = true
+	target := (workable + len(live) - 1) / len(live)
 	if m.opts.MaxLeases > 0 {
 		target = min(target, m.opts.MaxLeases)
 	}
-	need := target - mine
+	need := target - mine - promised[m.worker]
 	if need <= 0 {
 		return nil, nil
 	}
 	rand.Shuffle(len(available), func(i, j int) { available[i], available[j] = available[j], available[i] })
-	// Unowned first, then expired ones.
-	sort.SliceStable(available, func(i, j int) bool { return available[i].Owner == "" && available[j].Owner != "" })
+	// Kept for this worker first, then unowned, then expired ones.
+	rank := func(in Info) int {
+		switch {
+		case in.Owner == "" && in.HandoffTo == m.worker:
+			return 0
+		case in.Owner == "":
+			return 1
+		}
+		return 2
+	}
+	sort.SliceStable(available, func(i, j int) bool { return rank(available[i]) < rank(available[j]) })
 
 	var taken []*Lease
 	for _, in := range available {
 		if len(taken) >= need {
 			break
 		}
-		l, err := m.take(ctx, scope, pk, in, "")
+		l, err := m.take(ctx, scope, pk, in)
 		if err != nil {
 			return taken, err
 		}
@@ -283,7 +321,10 @@ func (m *Manager) Acquire(ctx context.Context, scope string) ([]*Lease, error) {
 	if len(taken) > 0 || len(available) > 0 || m.opts.MaxSteal < 0 {
 		return taken, nil
 	}
-	// Nothing free: steal from the most loaded live worker above its share.
+	// Nothing free: ask the most loaded live worker above its share to
+	// hand over its excess. It finishes its work in flight, checkpoints
+	// and releases; a later round takes the leases (or takes them once
+	// they expire, if that worker stops renewing).
 	var victim string
 	for w, ls := range load {
 		if w != m.worker && (victim == "" || len(ls) > len(load[victim])) {
@@ -297,28 +338,53 @@ func (m *Manager) Acquire(ctx context.Context, scope string) ([]*Lease, error) {
 	if !(len(vl) > target || (len(vl) == target && need > 1)) {
 		return nil, nil
 	}
-	// Take the victim's excess over the fair share (at least one), up to
-	// what this worker needs and MaxSteal.
+	// Ask for the victim's excess over the fair share (at least one), up
+	// to what this worker needs and MaxSteal.
 	count := min(max(len(vl)-target, 1), need)
 	if m.opts.MaxSteal > 0 {
 		count = min(count, m.opts.MaxSteal)
 	}
 	rand.Shuffle(len(vl), func(i, j int) { vl[i], vl[j] = vl[j], vl[i] })
 	for _, in := range vl[:count] {
-		l, err := m.take(ctx, scope, pk, in, victim)
-		if err != nil {
+		if err := m.requestHandoff(ctx, scope, pk, in); err != nil {
 			return taken, err
-		}
-		if l != nil {
-			taken = append(taken, l)
 		}
 	}
 	return taken, nil
 }
 
+// requestHandoff asks the owner of a live lease to hand it over to this
+// worker: it records this worker in the lease, on condition that the
+// owner and epoch are those seen and no other worker asked first. The
+// counter is left alone, so the owner's heartbeat still shows whether it
+// is alive.
+func (m *Manager) requestHandoff(ctx context.Context, scope, pk string, in Info) error {
+	_, err := m.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(m.table),
+		Key:                 key(pk, in.sk),
+		UpdateExpression:    aws.String("SET #handoff = :me, #at = :at"),
+		ConditionExpression: aws.String("#owner = :owner AND #epoch = :epoch AND #finished = :false AND (attribute_not_exists(#handoff) OR #handoff = :me)"),
+		ExpressionAttributeNames: map[string]string{
+			"#owner": attrOwner, "#epoch": attrEpoch, "#finished": attrFinished, "#handoff": attrHandoff, "#at": attrUpdatedAt,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":me": s(m.worker), ":owner": s(in.Owner), ":epoch": n(in.Epoch),
+			":false": &types.AttributeValueMemberBOOL{Value: false}, ":at": s(now()),
+		},
+	})
+	if isConditionFailed(err) {
+		return nil // it changed meanwhile: the next round looks again
+	}
+	if err != nil {
+		return m.fail("request lease "+scope+" "+in.Unit, err)
+	}
+	m.log.Info(fmt.Sprintf("asked %s to hand %s %s over to even out the load; it is taken once released", in.Owner, scope, in.Unit), zap.String("unit", in.Unit))
+	return nil
+}
+
 // take claims one lease with a write conditional on the counter seen. It
 // returns nil, nil when another worker was faster.
-func (m *Manager) take(ctx context.Context, scope, pk string, in Info, stealingFrom string) (*Lease, error) {
+func (m *Manager) take(ctx context.Context, scope, pk string, in Info) (*Lease, error) {
 	start := time.Now()
 	cond := "#counter = :seen AND #finished = :false AND "
 	vals := map[string]types.AttributeValue{
@@ -328,11 +394,11 @@ func (m *Manager) take(ctx context.Context, scope, pk string, in Info, stealingF
 	update := "SET #owner = :me, #counter = #counter + :one, #epoch = #epoch + :one, #at = :at"
 	if in.Owner == "" {
 		cond += "attribute_not_exists(#owner)"
-		update += " REMOVE #prev"
+		update += " REMOVE #prev, #handoff"
 	} else {
 		cond += "#owner = :owner"
 		vals[":owner"] = s(in.Owner)
-		update += ", #prev = :owner"
+		update += ", #prev = :owner REMOVE #handoff"
 	}
 	out, err := m.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           aws.String(m.table),
@@ -341,7 +407,7 @@ func (m *Manager) take(ctx context.Context, scope, pk string, in Info, stealingF
 		ConditionExpression: aws.String(cond),
 		ExpressionAttributeNames: map[string]string{
 			"#owner": attrOwner, "#counter": attrCounter, "#epoch": attrEpoch, "#at": attrUpdatedAt,
-			"#finished": attrFinished, "#prev": attrPrevOwner,
+			"#finished": attrFinished, "#prev": attrPrevOwner, "#handoff": attrHandoff,
 		},
 		ExpressionAttributeValues: vals,
 		ReturnValues:              types.ReturnValueAllNew,
@@ -367,8 +433,8 @@ func (m *Manager) take(ctx context.Context, scope, pk string, in Info, stealingF
 		resume = "from its checkpoint"
 	}
 	switch {
-	case stealingFrom != "":
-		m.log.Info(fmt.Sprintf("took %s %s from %s to even out the load, resuming %s", scope, in.Unit, stealingFrom, resume), zap.String("unit", in.Unit))
+	case in.Owner == "" && in.HandoffTo == m.worker:
+		m.log.Info(fmt.Sprintf("took %s %s, handed over at this worker's request, resuming %s", scope, in.Unit, resume), zap.String("unit", in.Unit))
 	case in.Owner != "" && in.Owner != m.worker:
 		m.log.Info(fmt.Sprintf("took over %s %s from %s (its lease expired), resuming %s", scope, in.Unit, in.Owner, resume), zap.String("unit", in.Unit))
 	default:

@@ -39,15 +39,23 @@ type Lease struct {
 	lost       chan struct{}
 	ctx        context.Context
 	cancel     context.CancelCauseFunc
+
+	// A handoff request: handoffCtx is cancelled (cause ErrHandoff) when
+	// another worker asked for the lease; handoffTo names it.
+	handoffTo     string
+	handoffCtx    context.Context
+	handoffCancel context.CancelCauseFunc
 }
 
 func newLease(m *Manager, scope string, in Info, pk string, epoch int64, started time.Time) *Lease {
 	ctx, cancel := context.WithCancelCause(context.Background())
+	hctx, hcancel := context.WithCancelCause(context.Background())
 	return &Lease{
 		m: m, scope: scope, unit: in.Unit, parents: in.Parents,
 		pk: pk, sk: in.sk, id: pk + "\x00" + in.sk, epoch: epoch, prevOwner: in.PrevOwner,
 		checkpoint: in.Checkpoint, lastWrite: started,
 		lost: make(chan struct{}), ctx: ctx, cancel: cancel,
+		handoffCtx: hctx, handoffCancel: hcancel,
 	}
 }
 
@@ -98,10 +106,59 @@ func (l *Lease) Context() context.Context { return l.ctx }
 
 // WithContext returns a context that is cancelled when parent is or when
 // the lease ends, whichever comes first. Run the unit's work under it.
+// Writes made through GuardWrites under this context are refused once the
+// lease is lost or overdue (CheckHeld).
 func (l *Lease) WithContext(parent context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancelCause(parent)
+	ctx, cancel := context.WithCancelCause(context.WithValue(parent, guardKey{}, l))
 	stop := context.AfterFunc(l.ctx, func() { cancel(context.Cause(l.ctx)) })
 	return ctx, func() { stop(); cancel(context.Canceled) }
+}
+
+// HandoffRequested is closed when another worker asked for this lease (a
+// graceful steal, see Manager.Acquire): stop reading new work for the
+// unit, finish or drop the work in flight, checkpoint and return, and the
+// lease is released to that worker (Process does it). The lease stays
+// held, and writes stay allowed, until then.
+func (l *Lease) HandoffRequested() <-chan struct{} { return l.handoffCtx.Done() }
+
+// HandoffTo names the worker that asked for the lease ("" when none did).
+func (l *Lease) HandoffTo() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.handoffTo
+}
+
+// handoffRequested records a request for the lease by worker to, once.
+func (l *Lease) handoffRequested(to string) {
+	if to == "" || to == l.m.worker {
+		return
+	}
+	l.mu.Lock()
+	first := l.handoffTo == "" && l.ended == nil
+	if first {
+		l.handoffTo = to
+	}
+	l.mu.Unlock()
+	if !first {
+		return
+	}
+	l.m.log.Info(fmt.Sprintf("%s asked for %s %s to even out the load: finishing the work in flight, then handing it over", to, l.scope, l.unit), zap.String("unit", l.unit))
+	l.handoffCancel(ErrHandoff)
+}
+
+// CheckHeld reports whether the lease may still be written under: nil
+// while it is held and was renewed recently enough on this worker's own
+// clock; the reason (errors.Is ErrLost or ErrEnded) otherwise. A worker
+// that was paused (SIGSTOP, a frozen VM) past its lease finds the lease
+// overdue here when it resumes, marks it lost and sends nothing more.
+func (l *Lease) CheckHeld() error {
+	if err := l.Err(); err != nil {
+		return err
+	}
+	if l.expired(time.Now()) {
+		l.markLost(fmt.Sprintf("not renewed for %s (was this worker paused?)", l.m.opts.Duration-l.m.opts.RenewEvery))
+	}
+	return l.Err()
 }
 
 // end marks the lease as ended with err, once.
@@ -148,7 +205,17 @@ func (l *Lease) expired(t time.Time) bool {
 // write runs one conditional update of the lease: update is the SET/REMOVE
 // expression without the counter increment.
 func (l *Lease) write(ctx context.Context, op, update string, values map[string]types.AttributeValue) error {
+	_, err := l.writeReturning(ctx, op, update, values, types.ReturnValueNone)
+	return err
+}
+
+// writeReturning is write that also returns the item's attributes as rv
+// asks.
+func (l *Lease) writeReturning(ctx context.Context, op, update string, values map[string]types.AttributeValue, rv types.ReturnValue) (map[string]types.AttributeValue, error) {
 	names := map[string]string{"#owner": attrOwner, "#epoch": attrEpoch, "#counter": attrCounter, "#at": attrUpdatedAt}
+	if strings.Contains(update, "#handoff") {
+		names["#handoff"] = attrHandoff
+	}
 	if strings.Contains(update, "#cp") {
 		names["#cp"] = attrCheckpoint
 	}
@@ -156,12 +223,12 @@ func (l *Lease) write(ctx context.Context, op, update string, values map[string]
 		names["#finished"] = attrFinished
 	}
 	if err := l.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	start := time.Now()
 	if l.expired(start) {
 		l.markLost(fmt.Sprintf("not renewed for %s", l.m.opts.Duration-l.m.opts.RenewEvery))
-		return l.Err()
+		return nil, l.Err()
 	}
 	vals := map[string]types.AttributeValue{
 		":me": s(l.m.worker), ":epoch": n(l.epoch), ":one": n(1), ":at": s(now()),
@@ -169,24 +236,25 @@ func (l *Lease) write(ctx context.Context, op, update string, values map[string]
 	for k, v := range values {
 		vals[k] = v
 	}
-	_, err := l.m.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := l.m.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(l.m.table),
 		Key:                       key(l.pk, l.sk),
 		UpdateExpression:          aws.String(update),
 		ConditionExpression:       aws.String("#owner = :me AND #epoch = :epoch"),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: vals,
+		ReturnValues:              rv,
 	})
 	if err == nil {
 		l.mu.Lock()
 		l.lastWrite = start
 		l.mu.Unlock()
-		return nil
+		return out.Attributes, nil
 	}
 	if isConditionFailed(err) {
-		return errNotOwner
+		return nil, errNotOwner
 	}
-	return l.m.fail(op+" lease "+l.scope+" "+l.unit, err)
+	return nil, l.m.fail(op+" lease "+l.scope+" "+l.unit, err)
 }
 
 // errNotOwner is a failed ownership condition, before the caller decides
@@ -214,7 +282,15 @@ func (l *Lease) renew(ctx context.Context) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, l.m.opts.Duration-l.m.opts.RenewEvery)
 	defer cancel()
-	err := l.lostIfNotOwner(l.write(rctx, "renew", "SET "+setCounter, nil))
+	// The renew returns the item, which tells whether another worker
+	// asked for the lease.
+	attrs, err := l.writeReturning(rctx, "renew", "SET "+setCounter, nil, types.ReturnValueAllNew)
+	err = l.lostIfNotOwner(err)
+	if err == nil {
+		if to, ok := attrs[attrHandoff].(*types.AttributeValueMemberS); ok {
+			l.handoffRequested(to.Value)
+		}
+	}
 	if err != nil && l.Err() == nil && ctx.Err() == nil {
 		l.m.log.Warn(fmt.Sprintf("renewing the lease on %s %s failed (will retry): %v", l.scope, l.unit, err))
 		if l.expired(time.Now()) {
@@ -246,14 +322,15 @@ func (l *Lease) Checkpoint(ctx context.Context, v any) error {
 // closed shard whose records are all applied) and gives up the lease.
 // Children of a finished unit become claimable.
 func (l *Lease) Finish(ctx context.Context) error {
-	return l.finalWrite(ctx, "finish", "SET #finished = :true, "+setCounter+" REMOVE #owner",
+	return l.finalWrite(ctx, "finish", "SET #finished = :true, "+setCounter+" REMOVE #owner, #handoff",
 		map[string]types.AttributeValue{":true": &types.AttributeValueMemberBOOL{Value: true}},
 		func(in Info) bool { return in.Finished && in.Epoch == l.epoch },
 		fmt.Errorf("%w: %s %s finished", ErrEnded, l.scope, l.unit))
 }
 
 // Release gives the lease up (owner cleared, checkpoint kept) so another
-// worker can take it at once.
+// worker can take it at once. A lease another worker asked for (see
+// HandoffRequested) stays kept for that worker for one lease duration.
 func (l *Lease) Release(ctx context.Context) error {
 	return l.finalWrite(ctx, "release", "SET "+setCounter+" REMOVE #owner", nil,
 		func(in Info) bool { return in.Owner == "" && in.Epoch == l.epoch },

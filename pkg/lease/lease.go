@@ -64,6 +64,13 @@ const (
 	attrUpdatedAt   = "updated_at"
 	attrFingerprint = "fingerprint"
 	attrPrevOwner   = "previous_owner"
+	// attrHandoff names the worker that asked the owner to hand the lease
+	// over (a graceful steal); on an unowned lease, the worker it is kept
+	// for until it takes it or the lease duration passes.
+	attrHandoff = "handoff_to"
+	// attrRetired lists, on a child's lease, the parents whose finished
+	// leases were deleted (Register never creates those again).
+	attrRetired = "retired_parents"
 )
 
 // Sort-key prefixes of lease and fingerprint items.
@@ -80,6 +87,11 @@ const (
 // ErrLost is the cause of a lease's end when another worker took it over
 // (or it could not be renewed in time). Test with errors.Is.
 var ErrLost = errors.New("lease lost")
+
+// ErrHandoff is the cause of a unit's context when another worker asked
+// for its lease (Lease.HandoffRequested): the unit stops as on a clean
+// stop, and Process releases the lease to that worker.
+var ErrHandoff = errors.New("another worker asked for the lease")
 
 // ErrEnded is returned by operations on a lease that was released or
 // finished.
@@ -241,7 +253,13 @@ type Info struct {
 	Parents    []string
 	Checkpoint json.RawMessage // nil when none
 	PrevOwner  string
-	sk         string
+	// HandoffTo is the worker that asked for the lease (see Acquire);
+	// "" when none did.
+	HandoffTo string
+	// RetiredParents are the parents whose finished leases were deleted
+	// (PruneFinished).
+	RetiredParents []string
+	sk             string
 }
 
 func decode(it map[string]types.AttributeValue) (Info, error) {
@@ -265,6 +283,10 @@ func decode(it map[string]types.AttributeValue) (Info, error) {
 	in.Unit = str(attrUnit)
 	in.Owner = str(attrOwner)
 	in.PrevOwner = str(attrPrevOwner)
+	in.HandoffTo = str(attrHandoff)
+	if ss, ok := it[attrRetired].(*types.AttributeValueMemberSS); ok {
+		in.RetiredParents = ss.Value
+	}
 	var err error
 	if in.Counter, err = num(attrCounter); err != nil {
 		return in, fmt.Errorf("lease %s: bad counter: %w", in.sk, err)

@@ -168,6 +168,24 @@ func checkConsistent(t *testing.T, ws ...*worker) {
 	}
 }
 
+// handOver does what Process does for the workers' leases another worker
+// asked for: release them (the work in flight would be finished and
+// checkpointed first).
+func handOver(t *testing.T, ws ...*worker) {
+	t.Helper()
+	for _, w := range ws {
+		for _, l := range w.Held() {
+			select {
+			case <-l.HandoffRequested():
+				if err := l.Release(context.Background()); err != nil && !errors.Is(err, lease.ErrLost) {
+					t.Fatalf("%s: release of %s asked for by %s: %v", w.Worker(), l.Unit(), l.HandoffTo(), err)
+				}
+			default:
+			}
+		}
+	}
+}
+
 // balanced reports whether every worker holds want leases and the views
 // agree with the table.
 func balanced(t *testing.T, want int, ws ...*worker) bool {
@@ -201,6 +219,7 @@ func TestFairSplit(t *testing.T) {
 			want := total / n
 			eventually(t, "the leases are not split evenly", func() bool {
 				for _, w := range ws {
+					handOver(t, w)
 					acquire(t, w)
 				}
 				return balanced(t, want, ws...)
@@ -252,6 +271,7 @@ func TestConcurrentStart(t *testing.T) {
 		for err := range errs {
 			t.Fatalf("Acquire: %v", err)
 		}
+		handOver(t, ws...)
 		return balanced(t, 3, ws...)
 	})
 	checkConsistent(t, ws...)
@@ -338,7 +358,13 @@ func TestTakeOverDeadWorker(t *testing.T) {
 	checkConsistent(t, b)
 }
 
-func TestStolenLeaseIsLost(t *testing.T) {
+// TestStealIsAHandoffRequest: a worker that joins while another holds
+// every lease asks for its share instead of taking it. The owner sees the
+// request at its next renew, keeps the lease until it has checkpointed and
+// released it, and the requester takes it only then, from that
+// checkpoint; another lease of the owner is unaffected. A requester whose
+// owner stops renewing takes the lease once it expires.
+func TestStealIsAHandoffRequest(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
 	a := newWorker(t, st, "a", lease.Options{})
@@ -357,55 +383,76 @@ func TestStolenLeaseIsLost(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// b joins while a is alive: it steals one lease (its fair share).
-	var stolen []*lease.Lease
-	eventually(t, "b did not steal its share", func() bool {
-		stolen = append(stolen, acquire(t, b)...)
-		return len(stolen) > 0
-	})
-	if len(stolen) != 1 {
-		t.Fatalf("b stole %d leases, want 1", len(stolen))
-	}
-	if err := stolen[0].Checkpoint(ctx, checkpoint{Page: 2}); err != nil {
-		t.Fatalf("thief's checkpoint: %v", err)
+	// b joins while a is alive: it asks for one lease (its fair share)
+	// and takes nothing yet.
+	if got := acquire(t, b); len(got) != 0 {
+		t.Fatalf("b took %v from a live worker without waiting for a release", units(got))
 	}
 	var victim, kept *lease.Lease
-	for _, l := range aHeld {
-		if l.Unit() == stolen[0].Unit() {
-			victim = l
-		} else {
-			kept = l
+	eventually(t, "a never saw the handoff request", func() bool {
+		for _, l := range aHeld {
+			select {
+			case <-l.HandoffRequested():
+				victim = l
+			default:
+				kept = l
+			}
 		}
+		return victim != nil
+	})
+	if victim.HandoffTo() != "b" || kept == victim {
+		t.Fatalf("handoff to %q; kept %v victim %v", victim.HandoffTo(), kept.Unit(), victim.Unit())
 	}
-	// a's heartbeat notices within a renew period or two.
-	select {
-	case <-victim.Lost():
-	case <-time.After(deadline):
-		t.Fatal("a never noticed that its lease was taken")
+	// Until a releases, b takes nothing, and a may still write.
+	if got := acquire(t, b); len(got) != 0 {
+		t.Fatalf("b took %v before a released", units(got))
 	}
-	if err := victim.Checkpoint(ctx, checkpoint{Page: 999}); !errors.Is(err, lease.ErrLost) {
-		t.Errorf("checkpoint on a stolen lease = %v; want ErrLost", err)
+	if err := victim.Checkpoint(ctx, checkpoint{Page: 2}); err != nil {
+		t.Fatalf("the owner's last checkpoint before the handoff: %v", err)
+	}
+	if err := victim.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Kept for b: a does not take it back.
+	if got := acquire(t, a); len(got) != 0 {
+		t.Fatalf("a took back %v, released for b", units(got))
+	}
+	got := acquire(t, b)
+	if len(got) != 1 || got[0].Unit() != victim.Unit() {
+		t.Fatalf("b took %v after the release; want %s", units(got), victim.Unit())
+	}
+	var cp checkpoint
+	if ok, err := got[0].Resume(&cp); !ok || err != nil || cp.Page != 2 {
+		t.Errorf("b resumed from %+v (%v, %v); want page 2", cp, ok, err)
 	}
 	if err := kept.Checkpoint(ctx, checkpoint{Page: 3}); err != nil {
 		t.Errorf("a's other lease: %v", err)
-	}
-	select {
-	case <-kept.Lost():
-		t.Error("a's other lease was lost too")
-	default:
 	}
 	table := owners(t, a.Manager)
 	if table[victim.Unit()] != "b" || table[kept.Unit()] != "a" {
 		t.Errorf("owners = %v", table)
 	}
-	infos, _ := a.List(ctx, scope)
-	for _, in := range infos {
-		want := map[string]string{victim.Unit(): `{"page":2}`, kept.Unit(): `{"page":3}`}[in.Unit]
-		if string(in.Checkpoint) != want {
-			t.Errorf("%s checkpoint %s, want %s", in.Unit, in.Checkpoint, want)
-		}
-	}
 	checkConsistent(t, a, b)
+
+	// A third worker asks for a's remaining lease; a stops renewing
+	// (dead, or paused) before it answers: c takes it once it expires.
+	c := newWorker(t, st, "c", lease.Options{})
+	if err := c.Register(ctx, scope, "total_segments=2", segments(2)); err != nil {
+		t.Fatal(err)
+	}
+	a.stop()
+	eventually(t, "c did not take the lease of a worker that stopped renewing", func() bool {
+		acquire(t, c)
+		return len(c.Held()) == 1
+	})
+	if c.Held()[0].Unit() != kept.Unit() {
+		t.Errorf("c took %s, want %s", c.Held()[0].Unit(), kept.Unit())
+	}
+	// The paused owner finds out before writing anything.
+	if err := kept.CheckHeld(); !errors.Is(err, lease.ErrLost) {
+		t.Errorf("CheckHeld of the overdue lease = %v; want ErrLost", err)
+	}
+	checkConsistent(t, b, c)
 }
 
 func TestCleanReleaseHandsOverAtOnce(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/ddbsync/ddbsync/internal/ddb"
 )
 
@@ -26,7 +28,9 @@ type ProcessOptions struct {
 }
 
 // Func works on one unit. It runs under a context that is cancelled when
-// the run stops (ctx of Process) or the lease is lost. It resumes from
+// the run stops (ctx of Process), the lease is lost, or another worker
+// asks for the lease (cause ErrHandoff: stop as on a clean stop, and
+// Process releases the lease to that worker once Func returned). It resumes from
 // l.Resume, calls l.Checkpoint as it progresses, and returns nil when the
 // unit is complete (Process then finishes the lease). On cancellation it
 // writes its last checkpoint (with context.WithoutCancel: the lease is
@@ -78,8 +82,14 @@ func (m *Manager) Process(ctx context.Context, scope string, opts ProcessOptions
 			default:
 			}
 		}()
+		// The unit stops when the run stops, the lease ends, or another
+		// worker asks for the lease (a graceful handoff: like a stop).
 		uctx, cancel := l.WithContext(workCtx)
-		err := fn(uctx, l)
+		hctx, hcancel := context.WithCancelCause(uctx)
+		stopHandoff := context.AfterFunc(l.handoffCtx, func() { hcancel(ErrHandoff) })
+		err := fn(hctx, l)
+		stopHandoff()
+		hcancel(context.Canceled)
 		cancel()
 		switch {
 		case l.Err() != nil && errors.Is(l.Err(), ErrLost):
@@ -90,6 +100,14 @@ func (m *Manager) Process(ctx context.Context, scope string, opts ProcessOptions
 			}
 		case workCtx.Err() != nil:
 			// Stopping: the lease is released below.
+		case l.handoffCtx.Err() != nil:
+			// Asked for by another worker: the unit stopped with its last
+			// checkpoint written; give the lease up, kept for that worker.
+			if rerr := l.Release(context.WithoutCancel(ctx)); rerr != nil && !errors.Is(rerr, ErrLost) && !errors.Is(rerr, ErrEnded) {
+				setFatal(rerr)
+			} else if rerr == nil {
+				m.log.Info(fmt.Sprintf("handed %s %s over to %s at its request", scope, l.Unit(), l.HandoffTo()), zap.String("unit", l.Unit()))
+			}
 		default:
 			setFatal(fmt.Errorf("%s %s: %w", scope, l.Unit(), err))
 		}

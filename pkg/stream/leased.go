@@ -60,6 +60,9 @@ func (e *engine) runLeased(ctx context.Context) error {
 	for _, id := range e.cfg.FinishedShards {
 		finished[id] = true
 	}
+	// A write is sent only while its shard's lease is held: a worker
+	// paused past its lease sends nothing more when it resumes.
+	e.writer.Client = lease.GuardWrites(e.writer.Client)
 	e.log.Info(fmt.Sprintf("sharing the stream's shards with other workers through leases (worker %s, lease duration %s)", m.Worker(), m.Options().Duration))
 
 	refresh := func(ctx context.Context) error {
@@ -112,8 +115,10 @@ func (e *engine) runLeased(ctx context.Context) error {
 		sh := &shardState{Shard: Shard{ID: l.Unit()}, started: true}
 		return e.consume(ctx, sh, cp, unitIO{
 			save: func(ctx context.Context, cp checkpoint) error { return l.Checkpoint(ctx, cp) },
-			// A batch in flight at a stop is still written and
-			// checkpointed; a lost lease ends it at once.
+			// A batch in flight at a stop, or when another worker asks
+			// for the shard, is still written and checkpointed (the
+			// lease is released only after that); a lost lease ends it
+			// at once.
 			finishing: func(ctx context.Context) (context.Context, context.CancelFunc) {
 				return l.WithContext(context.WithoutCancel(ctx))
 			},
