@@ -65,7 +65,7 @@ CHAOS_TIMEOUT ?= 6h
 chaos: ddb-local
 	$(GO) mod download
 	./scripts/with-ddb-local.sh env DDBSYNC_CHAOS_SEED=$(SEED) DDBSYNC_CHAOS_SEEDS=$(SEEDS) DDBSYNC_CHAOS_FIRST_SEED=$(FIRST_SEED) \
-		$(GO) test -count=1 -timeout $(CHAOS_TIMEOUT) -run '^TestChaos$$' -v ./internal/chaos
+		$(GO) test -count=1 -timeout $(CHAOS_TIMEOUT) -run '^(TestChaos|TestStreamSplitsRandomized)$$' -v ./internal/chaos
 
 # Benchmarks against DynamoDB Local; figures go to docs/benchmarks.md.
 # BENCH_ITEMS scales backfill and diff (default 100000).

@@ -20,6 +20,7 @@
 //	DDBSYNC_CHAOS_SEEDS       a number of seeds, or a duration
 //	DDBSYNC_CHAOS_FIRST_SEED  first seed of a long run (default 1)
 //	DDBSYNC_CHAOS_KEEP_LOGS   keep every run's logs, not only a failed seed's
+//	DDBSYNC_CHAOS_BIN         test this ddbsync binary instead of building one
 //
 // Without them (as in make test) a few fixed seeds run: the short form.
 // See docs/testing.md.

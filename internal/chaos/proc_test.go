@@ -74,6 +74,7 @@ func startProc(bin, logDir, name string, args []string) (*proc, error) {
 	p.cmd.Stdout = w
 	p.cmd.Stderr = w
 	p.cmd.Env = os.Environ() // ddbtest.Main set dummy credentials and the region
+	dieWithTest(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)

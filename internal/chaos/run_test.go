@@ -266,12 +266,17 @@ func (r *runner) do(st Step) {
 		if c := time.Now().Add(st.D); c.After(r.contBy) {
 			r.contBy = c
 		}
-	case ActAwaitBackfill:
-		r.poll(runTimeout, "every backfill segment lease to be finished", func() bool {
+	case ActAwaitStream:
+		r.poll(runTimeout, "a sync worker to reach its stream phase", func() bool {
 			r.checkWorkers()
-			return r.backfillFinished()
+			for _, p := range r.workers {
+				if p.args[0] == "sync" && triggers[AtStream].MatchString(p.out.String()) {
+					return true
+				}
+			}
+			return false
 		})
-		r.event("every segment lease is finished")
+		r.event("a sync worker is streaming")
 	}
 	if r.s.Leased {
 		r.checkWorkers()
@@ -296,24 +301,6 @@ func (r *runner) checkWorkers() {
 		}
 		r.fail("w%d (ddbsync %s) exited %d by itself:\n%s", i, p.args[0], p.code, p.tail(30))
 	}
-}
-
-// backfillFinished reports whether every segment lease in the checkpoint
-// table is finished.
-func (r *runner) backfillFinished() bool {
-	out, err := r.c.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(r.ckpt), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return false
-	}
-	finished := 0
-	for _, it := range out.Items {
-		sk, _ := it["sk"].(*types.AttributeValueMemberS)
-		f, _ := it["finished"].(*types.AttributeValueMemberBOOL)
-		if sk != nil && strings.HasPrefix(sk.Value, "~lease/backfill/") && f != nil && f.Value {
-			finished++
-		}
-	}
-	return finished >= r.s.Segments
 }
 
 // runLocal runs one process: until it exits, or until the trigger and the

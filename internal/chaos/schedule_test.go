@@ -51,12 +51,12 @@ const (
 	ActPause Action = "pause" // nothing runs for D (the writer goes on)
 
 	// With a checkpoint table (workers side by side).
-	ActStart         Action = "start"          // start worker Worker running Cmd
-	ActKill          Action = "kill"           // SIGKILL worker Worker
-	ActTerm          Action = "term"           // SIGTERM worker Worker and wait for its exit
-	ActSuspend       Action = "suspend"        // SIGSTOP worker Worker, SIGCONT after D
-	ActWait          Action = "wait"           // let the workers run for D
-	ActAwaitBackfill Action = "await-backfill" // wait until every segment lease is finished
+	ActStart       Action = "start"        // start worker Worker running Cmd
+	ActKill        Action = "kill"         // SIGKILL worker Worker
+	ActTerm        Action = "term"         // SIGTERM worker Worker and wait for its exit
+	ActSuspend     Action = "suspend"      // SIGSTOP worker Worker, SIGCONT after D
+	ActWait        Action = "wait"         // let the workers run for D
+	ActAwaitStream Action = "await-stream" // wait until a sync worker is in its stream phase
 )
 
 // Trigger names the moment an interrupted run is signalled, counted from
@@ -107,8 +107,8 @@ func (s Step) String() string {
 			return fmt.Sprintf("let the workers run %s (longer than sync's 2-minute margin before T0)", s.D)
 		}
 		return fmt.Sprintf("let the workers run %s", s.D)
-	case ActAwaitBackfill:
-		return "wait until every backfill segment lease is finished"
+	case ActAwaitStream:
+		return "wait until a sync worker is streaming (its copy is done)"
 	}
 	return string(s.Act)
 }
@@ -267,10 +267,12 @@ func leasedSteps(r *rand.Rand) []Step {
 	}
 	var ws []*worker
 	var steps []Step
-	streamOK := false // stream workers join only once the backfill is done
+	synced := false   // a sync worker was started: no more backfill workers
+	streamOK := false // stream workers join only once sync's copy is done
 	start := func(cmd string) {
 		steps = append(steps, Step{Act: ActStart, Cmd: []string{cmd}, Worker: len(ws)})
 		ws = append(ws, &worker{cmd: cmd, alive: true})
+		synced = synced || cmd == "sync"
 	}
 	alive := func() []int {
 		var a []int
@@ -281,9 +283,9 @@ func leasedSteps(r *rand.Rand) []Step {
 		}
 		return a
 	}
-	copier := func() bool { // a live worker that copies the table
+	syncAlive := func() bool {
 		for _, w := range ws {
-			if w.alive && w.cmd != "stream" {
+			if w.alive && w.cmd == "sync" {
 				return true
 			}
 		}
@@ -299,11 +301,15 @@ func leasedSteps(r *rand.Rand) []Step {
 		a := alive()
 		switch k := r.IntN(10); {
 		case k < 3 && len(a) < 3:
+			// A backfill copies without looking at the stream: it joins
+			// only before the sync (backfill then sync), never while sync
+			// workers apply the stream, whose changes it could overwrite
+			// with older copies (docs/plan.md).
 			cmd := "sync"
 			switch {
 			case streamOK && r.IntN(3) == 0:
 				cmd = "stream"
-			case r.IntN(4) == 0:
+			case !synced && r.IntN(2) == 0:
 				cmd = "backfill"
 			}
 			start(cmd)
@@ -319,10 +325,10 @@ func leasedSteps(r *rand.Rand) []Step {
 			w := a[r.IntN(len(a))]
 			steps = append(steps, Step{Act: ActSuspend, Worker: w, After: dur(r, 0, 3*time.Second), D: dur(r, leaseDuration*3/2, leaseDuration*3)})
 		case k < 9 && !streamOK:
-			if !copier() {
+			if !syncAlive() {
 				start("sync")
 			}
-			steps = append(steps, Step{Act: ActAwaitBackfill})
+			steps = append(steps, Step{Act: ActAwaitStream})
 			streamOK = true
 		default:
 			steps = append(steps, Step{Act: ActWait, D: dur(r, 500*time.Millisecond, 4*time.Second)})
