@@ -178,7 +178,7 @@ func (r *runner) args(cmd []string) []string {
 	a := append([]string{}, cmd...)
 	a = append(a, "--endpoint-url", r.endpoint, "--no-status", "--log-level", "debug",
 		"--input-table", r.src, "--output-table", r.dst, "--retry-delay-base", "10ms")
-	if cmd[0] != "stream" {
+	if cmd[0] != "stream" && r.s.Segments > 0 {
 		a = append(a, "--backfill-total-segments", strconv.Itoa(r.s.Segments))
 	}
 	if cmd[0] == "backfill" {

@@ -136,7 +136,11 @@ func (s *Schedule) String() string {
 	if s.Leased {
 		mode = fmt.Sprintf("workers on one --checkpoint-table, --lease-duration %s", leaseDuration)
 	}
-	fmt.Fprintf(&b, "seed %d: %s (%s); %d initial items; --backfill-total-segments %d --scan-limit %d", s.Seed, setup, s.View, s.Items, s.Segments, s.ScanLimit)
+	segs := "no --backfill-total-segments"
+	if s.Segments > 0 {
+		segs = fmt.Sprintf("--backfill-total-segments %d", s.Segments)
+	}
+	fmt.Fprintf(&b, "seed %d: %s (%s); %d initial items; %s --scan-limit %d", s.Seed, setup, s.View, s.Items, segs, s.ScanLimit)
 	if s.MaxWCU > 0 {
 		fmt.Fprintf(&b, " --max-wcu %d", s.MaxWCU)
 	}
@@ -181,6 +185,9 @@ func Generate(seed uint64) *Schedule {
 	}
 	s.View = []types.StreamViewType{types.StreamViewTypeNewAndOldImages, types.StreamViewTypeNewAndOldImages,
 		types.StreamViewTypeNewImage, types.StreamViewTypeKeysOnly, types.StreamViewTypeOldImage}[r.IntN(5)]
+	if r.IntN(4) == 0 {
+		s.Segments = 0
+	}
 	if r.IntN(2) == 0 {
 		s.MaxWCU = 100 + r.IntN(200)
 	}
