@@ -24,10 +24,30 @@ import (
 // e.g. "input=us-east-1:orders output=eu-west-1:orders total_segments=16"
 // for a backfill, or the stream ARN for a stream. A different stored
 // fingerprint is a *plan.Error naming both. Every worker calls Register
-// with the same arguments before its first Acquire; stream workers call it
-// again with newly discovered shards (existing leases are kept, none is
-// removed).
+// with the same arguments before its first Acquire. Register never
+// removes a lease; stream workers use RegisterLineage, which also deletes
+// finished leases that are done with.
 func (m *Manager) Register(ctx context.Context, scope, fingerprint string, units []Unit) error {
+	return m.register(ctx, scope, fingerprint, units, false)
+}
+
+// RegisterLineage is Register for a stream's shards, units being every
+// shard the stream lists now (with its parents). It also deletes the
+// leases of finished shards that are done with, so that the lease table
+// does not grow with every shard the stream ever had: a finished lease is
+// deleted once its shard is no longer listed (trimmed, about 24 h after
+// it closed) and it has at least one child lease, every one of which has
+// a checkpoint or is finished (the KCL deletes a finished shard's lease
+// once its children have started). Before deleting, the shard is recorded
+// in each child's lease (retired_parents): a unit recorded there is never
+// registered again, even if an eventually consistent listing shows it
+// once more, and a child whose parent lease is absent is claimable, as
+// for a parent trimmed before it was ever registered.
+func (m *Manager) RegisterLineage(ctx context.Context, scope, fingerprint string, units []Unit) error {
+	return m.register(ctx, scope, fingerprint, units, true)
+}
+
+func (m *Manager) register(ctx context.Context, scope, fingerprint string, units []Unit, prune bool) error {
 	pk, kind, err := splitScope(scope)
 	if err != nil {
 		return err
@@ -42,6 +62,18 @@ func (m *Manager) Register(ctx context.Context, scope, fingerprint string, units
 	have := map[string]bool{}
 	for _, in := range existing {
 		have[in.Unit] = true
+		for _, p := range in.RetiredParents {
+			have[p] = true // deleted on purpose: never again
+		}
+	}
+	if prune {
+		retired, err := m.pruneFinished(ctx, scope, pk, existing, units)
+		if err != nil {
+			return err
+		}
+		for _, u := range retired {
+			have[u] = true
+		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
@@ -88,6 +120,68 @@ func (m *Manager) Register(ctx context.Context, scope, fingerprint string, units
 		m.log.Debug(fmt.Sprintf("registered %d new leases for %s", created, scope))
 	}
 	return nil
+}
+
+// pruneFinished deletes the finished leases RegisterLineage describes
+// and returns their units.
+func (m *Manager) pruneFinished(ctx context.Context, scope, pk string, existing []Info, units []Unit) ([]string, error) {
+	listed := make(map[string]bool, len(units))
+	for _, u := range units {
+		listed[u.ID] = true
+	}
+	children := map[string][]Info{}
+	for _, in := range existing {
+		for _, p := range in.Parents {
+			children[p] = append(children[p], in)
+		}
+	}
+	var retired []string
+	for _, in := range existing {
+		kids := children[in.Unit]
+		if !in.Finished || listed[in.Unit] || len(kids) == 0 {
+			continue
+		}
+		started := true
+		for _, k := range kids {
+			if !k.Finished && len(k.Checkpoint) == 0 {
+				started = false
+			}
+		}
+		if !started {
+			continue
+		}
+		// Record the parent in every child first: should the delete
+		// below be lost, the lease is deleted again next time; should
+		// this worker stop in between, nothing is lost either.
+		for _, k := range kids {
+			_, err := m.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName:                 aws.String(m.table),
+				Key:                       key(pk, k.sk),
+				UpdateExpression:          aws.String("ADD #retired :p"),
+				ConditionExpression:       aws.String("attribute_exists(#pk)"),
+				ExpressionAttributeNames:  map[string]string{"#retired": attrRetired, "#pk": state.AttrPK},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberSS{Value: []string{in.Unit}}},
+			})
+			if err != nil && !isConditionFailed(err) { // a child deleted meanwhile is finished
+				return retired, m.fail("record the retired parent in lease "+scope+" "+k.Unit, err)
+			}
+		}
+		_, err := m.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName:                 aws.String(m.table),
+			Key:                       key(pk, in.sk),
+			ConditionExpression:       aws.String("#finished = :true"),
+			ExpressionAttributeNames:  map[string]string{"#finished": attrFinished},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":true": &types.AttributeValueMemberBOOL{Value: true}},
+		})
+		if err != nil && !isConditionFailed(err) {
+			return retired, m.fail("DeleteItem finished lease "+scope+" "+in.Unit, err)
+		}
+		retired = append(retired, in.Unit)
+	}
+	if len(retired) > 0 {
+		m.log.Debug(fmt.Sprintf("deleted the leases of %d finished shards no longer in the stream: %s", len(retired), strings.Join(retired, ", ")))
+	}
+	return retired, nil
 }
 
 func (m *Manager) checkFingerprint(ctx context.Context, scope, pk, kind, fingerprint string) error {
@@ -163,8 +257,11 @@ func (m *Manager) Forget(ctx context.Context, scope string) error {
 // lease owned by someone else is never expired on the first sight). A
 // lease whose parents are not all finished is never available. The worker
 // takes available leases up to its fair share; if none is available and
-// it holds less than its share, it steals from the most loaded worker the
-// leases that worker holds above its share (at most MaxSteal).
+// it holds less than its share, it asks the most loaded worker to hand
+// over the leases that worker holds above its share (at most MaxSteal):
+// it takes them in a later round, once that worker has released them (a
+// released lease is kept for the worker that asked for it for one lease
+// Duration) or once they expire.
 func (m *Manager) Acquire(ctx context.Context, scope string) ([]*Lease, error) {
 	pk, kind, err := splitScope(scope)
 	if err != nil {

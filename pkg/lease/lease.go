@@ -22,8 +22,15 @@
 //     checkpoint kept) so others take them over immediately.
 //   - A unit whose parents are not all finished (or gone) is not claimable.
 //   - A worker takes at most its fair share (ready units / live workers);
-//     when none is free it steals from the most loaded worker above the
-//     fair share, as the KCL does.
+//     when none is free it asks the most loaded worker above the fair
+//     share to hand leases over (handoff_to), as the KCL 3's graceful
+//     handoff does: the owner finishes its work in flight, checkpoints and
+//     releases, and only then does the requester take the lease (or once
+//     it expires, if the owner stops renewing).
+//   - Writes to the output go through GuardWrites, which refuses to send
+//     under a lease that is lost or overdue on the owner's clock.
+//   - Finished stream leases are deleted once their shard has left the
+//     stream's listing and their children have started (RegisterLineage).
 //
 // Each (entry, kind) scope also stores a plan fingerprint: a worker whose
 // plan differs from the one that made the existing leases is refused with
@@ -129,11 +136,11 @@ type Options struct {
 	RenewEvery time.Duration
 	// MaxLeases caps the leases this worker holds per scope; 0: no cap.
 	MaxLeases int
-	// MaxSteal caps how many leases one Acquire takes from a live worker
-	// that holds more than its fair share; 0: its whole excess (a new
-	// worker gets its share in one round), negative: never steal. The KCL
-	// steals one at a time; a backfill segment loses at most the page in
-	// flight when stolen, so taking the excess at once is cheap.
+	// MaxSteal caps how many leases one Acquire asks a live worker that
+	// holds more than its fair share to hand over; 0: its whole excess (a
+	// new worker gets its share in one handoff), negative: never ask. The
+	// KCL steals one at a time; a handoff waits for the owner's work in
+	// flight, so asking for the excess at once is safe.
 	MaxSteal int
 	// Logger receives takes, steals and losses; nil: no logs.
 	Logger *zap.Logger

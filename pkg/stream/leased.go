@@ -86,7 +86,9 @@ func (e *engine) runLeased(ctx context.Context) error {
 			}
 		}
 		e.st.OpenShards.Store(open)
-		if err := m.Register(ctx, scope, fp, units); err != nil {
+		// Registers new shards, and deletes the leases of finished
+		// shards no longer listed whose children have started.
+		if err := m.RegisterLineage(ctx, scope, fp, units); err != nil {
 			return err
 		}
 		if l.Status == streamtypes.StreamStatusDisabled {
