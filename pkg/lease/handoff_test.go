@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/ddbsync/ddbsync/pkg/lease"
@@ -102,5 +104,54 @@ func TestProcessHandoffWaitsForRelease(t *testing.T) {
 		if page < 1000 {
 			t.Errorf("b resumed %s from page %d, before a's last checkpoint (a page above 1000)", u, page)
 		}
+	}
+}
+
+// countingWrites counts the BatchWriteItem calls that reach the output.
+type countingWrites struct{ calls atomic.Int64 }
+
+func (c *countingWrites) BatchWriteItem(context.Context, *dynamodb.BatchWriteItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	c.calls.Add(1)
+	return &dynamodb.BatchWriteItemOutput{}, nil
+}
+
+// TestPausedWorkerSendsNoWrite: a worker whose heartbeat did not run for
+// the lease duration (paused by SIGSTOP, a frozen VM) finds its lease
+// overdue when it resumes: GuardWrites refuses the write before sending
+// it and the lease is lost. Writes outside a lease pass through.
+func TestPausedWorkerSendsNoWrite(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	// No heartbeat (Run) at all: as if paused right after taking the lease.
+	m := lease.NewManager(st, "paused", lease.Options{Duration: duration, RenewEvery: renewEvery, Logger: zaptest.NewLogger(t)})
+	if err := m.Register(ctx, scope, "total_segments=1", segments(1)); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := m.Acquire(ctx, scope)
+	if err != nil || len(ls) != 1 {
+		t.Fatalf("Acquire: %v, %d leases", err, len(ls))
+	}
+	l := ls[0]
+	out := &countingWrites{}
+	w := lease.GuardWrites(out)
+	wctx, cancel := l.WithContext(ctx)
+	defer cancel()
+	if _, err := w.BatchWriteItem(wctx, &dynamodb.BatchWriteItemInput{}); err != nil {
+		t.Fatalf("write under a fresh lease: %v", err)
+	}
+	eventually(t, "the lease never became overdue", func() bool { return l.CheckHeld() != nil })
+	if _, err := w.BatchWriteItem(wctx, &dynamodb.BatchWriteItemInput{}); !errors.Is(err, lease.ErrLost) {
+		t.Fatalf("write under an overdue lease = %v; want ErrLost", err)
+	}
+	if got := out.calls.Load(); got != 1 {
+		t.Fatalf("%d writes reached the output; want only the one made while the lease was fresh", got)
+	}
+	select {
+	case <-l.Lost():
+	default:
+		t.Fatal("the overdue lease is not marked lost")
+	}
+	if _, err := w.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{}); err != nil || out.calls.Load() != 2 {
+		t.Fatalf("a write outside any lease: %v, %d calls", err, out.calls.Load())
 	}
 }
