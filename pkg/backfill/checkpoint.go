@@ -28,7 +28,11 @@ type Meta struct {
 	Segments      []int     `json:"segments,omitempty"` // selection of the latest run; empty: all
 	InputTable    string    `json:"input_table"`
 	OutputTable   string    `json:"output_table"`
-	Started       time.Time `json:"started"`
+	Started       time.Time `json:"started"` // the latest run's start
+	// Began is when the copy's first run started, kept by every resumed
+	// run (zero in checkpoints of versions before it: unknown). A stream
+	// applied after the copy must hold every change since then.
+	Began time.Time `json:"began,omitempty"`
 }
 
 // SegmentCheckpoint is the checkpoint document of one scan segment.

@@ -187,9 +187,15 @@ func (r *run) run(ctx context.Context) (Result, error) {
 			segmentsString(segs, total), total))
 		return res, nil
 	}
+	began := time.Now().UTC()
+	if old, ok, err := LoadMeta(ctx, cfg.Store, cfg.StateKey); err != nil {
+		return res, err
+	} else if ok {
+		began = old.Began // a resumed copy began with its first run
+	}
 	if err := cfg.Store.Put(ctx, metaKey(cfg.StateKey), Meta{
 		TotalSegments: total, Segments: cfg.Segments,
-		InputTable: cfg.InputTable, OutputTable: cfg.OutputTable, Started: time.Now().UTC(),
+		InputTable: cfg.InputTable, OutputTable: cfg.OutputTable, Started: time.Now().UTC(), Began: began,
 	}); err != nil {
 		return res, err
 	}

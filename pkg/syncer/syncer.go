@@ -221,6 +221,17 @@ func Check(ctx context.Context, cfg Config) error {
 			return changedStream(cfg, h.StreamARN, info.ARN)
 		}
 		if !cfg.Backfill {
+			if !ok {
+				// The stream part of a copy made by another run: it must
+				// be finished, and young enough for the stream to cover.
+				if err := CheckCopy(ctx, CopyCheck{
+					Source: cfg.Source, InputTable: cfg.InputTable, OutputTable: cfg.OutputTable,
+					Store: cfg.Store, StateKey: cfg.StateKey, Leases: cfg.Leases, Entry: cfg.Entry,
+					Now: cfg.Now, Retention: cfg.Retention, Logger: cfg.Logger,
+				}); err != nil {
+					return err
+				}
+			}
 			return stream.Validate(ctx, stream.Config{
 				Source: cfg.Source, Dest: cfg.Dest, Streams: cfg.Streams,
 				InputTable: cfg.InputTable, OutputTable: cfg.OutputTable,

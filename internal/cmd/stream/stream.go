@@ -12,6 +12,7 @@ import (
 	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/stream"
+	"github.com/ddbsync/ddbsync/pkg/syncer"
 )
 
 // Options are the inputs of one `ddbsync stream` run.
@@ -49,7 +50,10 @@ With a KEYS_ONLY or OLD_IMAGE stream, each changed item is read from the
 input table (a consistent read) and written as it is now.
 
 A first run starts at the oldest record the stream still holds (it keeps
-24 hours) and applies everything since, in order. The last applied record
+24 hours) and applies everything since, in order. After a backfill of the
+same entry (same state), that copy must be finished and have begun after
+the stream was enabled, less than 23 hours ago: otherwise changes would
+be lost, and the run refuses (exit 2) — run sync instead. The last applied record
 of every shard is checkpointed in the state directory (--state-dir); a
 restart, even after kill -9, continues after it, re-applying at most the
 batch that was in flight. Deletions made by DynamoDB's time to live are
@@ -157,7 +161,23 @@ func streamRun(opts *Options) error {
 			opts.Tune(&cfgs[i])
 		}
 	}
-	if err := r.Check(func(i int) error { return stream.Validate(r.Ctx, cfgs[i]) }); err != nil {
+	check := func(i int) error {
+		// A first stream after a copy made by backfill: the copy must be
+		// finished and young enough for the stream to cover it.
+		c := cfgs[i]
+		cc := syncer.CopyCheck{
+			Source: c.Source, InputTable: c.InputTable, OutputTable: c.OutputTable,
+			Store: c.Store, StateKey: c.StateKey, Now: c.Now, Logger: c.Logger,
+		}
+		if c.Leases != nil {
+			cc.Leases, cc.Entry = c.Leases.Manager, c.Leases.Entry
+		}
+		if err := syncer.CheckCopy(r.Ctx, cc); err != nil {
+			return err
+		}
+		return stream.Validate(r.Ctx, c)
+	}
+	if err := r.Check(check); err != nil {
 		if r.Interrupted() {
 			return nil // interrupted before anything started
 		}

@@ -67,7 +67,10 @@ again and, after the copy, deletes the output items the input lacks
 read and each delete conditional on the output item being unchanged.
 An output table that already holds items of another origin keeps the
 ones the input lacks (sync warns); --delete-extra deletes them the same
-way. Once caught up, the output equals the input.
+way. Once caught up, the output equals the input. With --backfill=false
+the stream is applied from its oldest record over a copy made by another
+run: a copy of the entry in the state must be finished and have begun
+after the stream was enabled, less than 23 hours ago (otherwise exit 2).
 
 Progress is checkpointed in the state directory (--state-dir). Interrupted
 during the copy, sync exits 130 and the same command resumes the copy;
