@@ -101,6 +101,9 @@ func (e *engine) consume(ctx context.Context, sh *shardState, cp checkpoint, sin
 	reported := false
 	emptyPages := 0 // consecutive pages with no record at all
 	for {
+		if err := ctx.Err(); err != nil {
+			return err // stopping, or the shard was handed over
+		}
 		if wait := e.cfg.MinReadInterval - time.Since(lastCall); wait > 0 {
 			if err := ddb.Sleep(ctx, wait); err != nil {
 				return err
