@@ -66,6 +66,12 @@ func (f *faults) roll(p float64) bool {
 	return f.rnd.Float64() < p
 }
 
+// first makes the first call of a fault kind with a rate fail for sure,
+// so that a test that asserts a kind was exercised never depends on luck.
+func (f *faults) first(p float64, seen *atomic.Int64) bool {
+	return p > 0 && seen.Load() == 0
+}
+
 func throttleErr() error {
 	return &types.ProvisionedThroughputExceededException{Message: aws.String("injected throttle")}
 }
@@ -83,13 +89,13 @@ func (f *faults) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItem
 		return nil, f.fatal
 	}
 	switch {
-	case f.roll(f.throttle):
+	case f.first(f.throttle, &f.throttles) || f.roll(f.throttle):
 		f.throttles.Add(1)
 		return nil, throttleErr()
-	case f.roll(f.serverError):
+	case f.first(f.serverError, &f.errors500) || f.roll(f.serverError):
 		f.errors500.Add(1)
 		return nil, serverErr()
-	case f.roll(f.unprocessed):
+	case f.first(f.unprocessed, &f.partials) || f.roll(f.unprocessed):
 		// Write the first half, hand the rest back unprocessed.
 		for table, reqs := range in.RequestItems {
 			if len(reqs) < 2 {
@@ -115,7 +121,7 @@ func (f *faults) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItem
 }
 
 func (f *faults) Scan(ctx context.Context, in *dynamodb.ScanInput, o ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
-	if f.roll(f.scanThrottle) {
+	if f.first(f.scanThrottle, &f.scanThrottles) || f.roll(f.scanThrottle) {
 		f.scanThrottles.Add(1)
 		return nil, throttleErr()
 	}
