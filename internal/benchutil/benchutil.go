@@ -17,22 +17,22 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 )
 
 // Load writes n items, made by gen(i) for i in [0, n), into table with
 // concurrent BatchWriteItem calls (workers at once; 0 means 16). Unprocessed
-// items are resubmitted (ddb.Writer), so every item is written or Load
+// items are resubmitted (dynamo.Writer), so every item is written or Load
 // fails.
-func Load(ctx context.Context, c ddb.BatchWriteAPI, table string, n, workers int, gen func(i int) map[string]types.AttributeValue) error {
+func Load(ctx context.Context, c dynamo.BatchWriteAPI, table string, n, workers int, gen func(i int) map[string]types.AttributeValue) error {
 	if workers <= 0 {
 		workers = 16
 	}
-	w := &ddb.Writer{Client: c, Table: table}
+	w := &dynamo.Writer{Client: c, Table: table}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
-	for start := 0; start < n; start += ddb.MaxBatchWrite {
-		end := min(start+ddb.MaxBatchWrite, n)
+	for start := 0; start < n; start += dynamo.MaxBatchWrite {
+		end := min(start+dynamo.MaxBatchWrite, n)
 		if gctx.Err() != nil {
 			break
 		}

@@ -12,9 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
 	"github.com/ddbsync/ddbsync/internal/iostreams"
 	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 )
 
@@ -142,8 +142,8 @@ func TestExitCode(t *testing.T) {
 		{FlagErrorf("x"), 2},
 		{Usagef("x"), 2},
 		{fmt.Errorf("wrapped: %w", &plan.Error{Msg: "x"}), 2},
-		{&ddb.NotFoundError{Table: "t"}, 2},
-		{&ddb.TableError{Table: "t", Op: "Scan", Err: errors.New("x")}, 3},
+		{&dynamo.NotFoundError{Table: "t"}, 2},
+		{&dynamo.TableError{Table: "t", Op: "Scan", Err: errors.New("x")}, 3},
 		{fmt.Errorf("stopping: %w", context.Canceled), 130},
 		{errors.New("boom"), 3},
 	} {

@@ -10,11 +10,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbsync/ddbsync/internal/logging"
-	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/creds"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 // EntriesRun is what a run of backfill, stream or sync shares across its

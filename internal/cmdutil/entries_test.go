@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/ddbsync/ddbsync/internal/iostreams"
-	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 func testEntriesRun(ctx context.Context, f *Factory, names ...string) *EntriesRun {

@@ -8,7 +8,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 )
 
@@ -71,7 +71,7 @@ func ExitCode(err error) int {
 	var fe *FlagError
 	var ue *UsageError
 	var pe *plan.Error
-	var nf *ddb.NotFoundError
+	var nf *dynamo.NotFoundError
 	if errors.As(err, &fe) || errors.As(err, &ue) || errors.As(err, &pe) || errors.As(err, &nf) {
 		return ExitUsage
 	}

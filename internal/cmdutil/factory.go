@@ -11,9 +11,9 @@ import (
 
 	"github.com/ddbsync/ddbsync/internal/iostreams"
 	"github.com/ddbsync/ddbsync/internal/logging"
-	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/creds"
 	"github.com/ddbsync/ddbsync/pkg/state"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 // Globals are the settings of the root command, shared by every command.

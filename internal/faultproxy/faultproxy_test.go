@@ -25,12 +25,12 @@ import (
 	"github.com/aws/smithy-go"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
 	"github.com/ddbsync/ddbsync/internal/faultproxy"
-	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 func TestMain(m *testing.M) { ddbtest.Main(m) }
@@ -203,8 +203,8 @@ func TestErrorsAreTypedAndRetryable(t *testing.T) {
 			if !errors.As(err, &st) || st.HTTPStatusCode() != tc.status {
 				t.Errorf("status = %v, want %d", st, tc.status)
 			}
-			if got := ddb.IsThrottle(err); got != tc.throttle {
-				t.Errorf("ddb.IsThrottle = %v, want %v", got, tc.throttle)
+			if got := dynamo.IsThrottle(err); got != tc.throttle {
+				t.Errorf("dynamo.IsThrottle = %v, want %v", got, tc.throttle)
 			}
 			if retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) != aws.TrueTernary {
 				t.Errorf("the SDK's retryer would not retry %v", err)
@@ -235,8 +235,8 @@ func TestErrorsAreTypedAndRetryable(t *testing.T) {
 		if !errors.As(err, &le) {
 			t.Fatalf("error %T %v, want *LimitExceededException", err, err)
 		}
-		if !ddb.IsThrottle(err) {
-			t.Error("ddb.IsThrottle(LimitExceededException) = false")
+		if !dynamo.IsThrottle(err) {
+			t.Error("dynamo.IsThrottle(LimitExceededException) = false")
 		}
 		if err := p.SetRules([]faultproxy.Rule{{Op: "ListStreams", Kind: faultproxy.InternalServerError, Rate: 1}}); err != nil {
 			t.Fatal(err)
@@ -272,7 +272,7 @@ func TestDroppedConnections(t *testing.T) {
 			if err == nil {
 				t.Fatal("PutItem succeeded on a dropped connection")
 			}
-			if !ddb.IsRetryable(err) {
+			if !dynamo.IsRetryable(err) {
 				t.Errorf("dropped connection error is not retryable: %v", err)
 			}
 			wantWritten := kind == faultproxy.DropAfter
@@ -459,7 +459,7 @@ func TestUnprocessedKeysAreReturned(t *testing.T) {
 }
 
 // TestWorkloadsUnderEachFault runs, for every fault kind at rate 0.5 on
-// every operation, a workload of batch writes (ddb.Writer), PutItem,
+// every operation, a workload of batch writes (dynamo.Writer), PutItem,
 // Scan, BatchGetItem and GetRecords through the proxy with the project's
 // retryer, and checks the data is exactly right and the faults happened.
 func TestWorkloadsUnderEachFault(t *testing.T) {
@@ -483,7 +483,7 @@ func TestWorkloadsUnderEachFault(t *testing.T) {
 				reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
 			}
 			st := stats.NewEntry("in", "out")
-			w := &ddb.Writer{Client: c, Table: table, Stats: st, Backoff: creds.Backoff{Base: time.Millisecond, Max: 20 * time.Millisecond}}
+			w := &dynamo.Writer{Client: c, Table: table, Stats: st, Backoff: creds.Backoff{Base: time.Millisecond, Max: 20 * time.Millisecond}}
 			for i := 0; i < len(reqs); i += 5 { // small batches: more requests to fault
 				if n, err := w.Write(ctx, reqs[i:i+5]); err != nil || n != 5 {
 					t.Fatalf("Write = %d, %v; want 5", n, err)
@@ -655,13 +655,13 @@ func TestConcurrentWritersWhileRatesChange(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			_ = ddb.Sleep(ctx, 3*time.Millisecond)
+			_ = dynamo.Sleep(ctx, 3*time.Millisecond)
 		}
 	}()
 	g, gctx := errgroup.WithContext(ctx)
 	for _, b := range batches {
 		g.Go(func() error {
-			w := &ddb.Writer{Client: c, Table: table, Backoff: creds.Backoff{Base: time.Millisecond, Max: 20 * time.Millisecond}}
+			w := &dynamo.Writer{Client: c, Table: table, Backoff: creds.Backoff{Base: time.Millisecond, Max: 20 * time.Millisecond}}
 			for i := 0; i < len(b); i += 5 { // small batches: more requests
 				n, err := w.Write(gctx, b[i:i+5])
 				if err == nil && n != 5 {

@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
-	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 var labels = []string{"input", "output"}

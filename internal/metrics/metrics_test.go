@@ -9,7 +9,7 @@ import (
 
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/iostreams"
-	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 func scrape(t *testing.T, url string) string {

@@ -12,7 +12,7 @@ import (
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/iostreams"
 	"github.com/ddbsync/ddbsync/internal/logging"
-	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 func TestProgressBlockText(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/iostreams"
-	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 func factory(tty bool) (*cmdutil.Factory, *lockedBuffer, *lockedBuffer) {

@@ -22,7 +22,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
-	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 // Intervals of the display.

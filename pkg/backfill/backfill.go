@@ -14,12 +14,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"go.uber.org/zap"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
-	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 // SourceAPI is what the backfill needs of the input table's client.
@@ -202,12 +202,12 @@ func resultFields(res Result) []zap.Field {
 // segments. A command checks every plan entry first so that a bad entry
 // stops the run before any entry writes.
 func Check(ctx context.Context, cfg Config) error {
-	in, err := ddb.DescribeTable(ctx, cfg.Source, cfg.InputTable, "")
+	in, err := dynamo.DescribeTable(ctx, cfg.Source, cfg.InputTable, "")
 	if err != nil {
 		return err
 	}
-	out, err := ddb.DescribeTable(ctx, cfg.Dest, cfg.OutputTable, createHint)
-	var nf *ddb.NotFoundError
+	out, err := dynamo.DescribeTable(ctx, cfg.Dest, cfg.OutputTable, createHint)
+	var nf *dynamo.NotFoundError
 	switch {
 	case errors.As(err, &nf) && cfg.CreateOutputTable:
 	case err != nil:
@@ -270,7 +270,7 @@ func plan0(ctx context.Context, cfg Config, tableBytes *int64) (total int, segs 
 }
 
 func checkKeys(cfg Config, in, out *types.TableDescription) error {
-	if err := ddb.CheckSameKeys(cfg.InputTable, ddb.KeySchemaOf(in), cfg.OutputTable, ddb.KeySchemaOf(out)); err != nil {
+	if err := dynamo.CheckSameKeys(cfg.InputTable, dynamo.KeySchemaOf(in), cfg.OutputTable, dynamo.KeySchemaOf(out)); err != nil {
 		return &plan.Error{Msg: err.Error() + "; nothing was written"}
 	}
 	return nil

@@ -17,13 +17,13 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
-	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/backfill"
 	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 func config(t *testing.T, c backfill.SourceAPI, d backfill.DestAPI, in, out string) backfill.Config {
@@ -419,9 +419,9 @@ func TestNonRetryableErrorStopsTheRun(t *testing.T) {
 	f.fatal = &types.ResourceNotFoundException{Message: aws.String("Requested resource not found")}
 	cfg := config(t, c, f, in, out)
 	res, err := backfill.Run(context.Background(), cfg)
-	var te *ddb.TableError
+	var te *dynamo.TableError
 	if !errors.As(err, &te) || te.Table != out {
-		t.Fatalf("err = %v; want a *ddb.TableError naming %s", err, out)
+		t.Fatalf("err = %v; want a *dynamo.TableError naming %s", err, out)
 	}
 	if !strings.Contains(err.Error(), out) || !strings.Contains(err.Error(), "no longer exists") {
 		t.Errorf("message %q should name the table and the cause", err)
@@ -568,7 +568,7 @@ func TestCreateOutputTable(t *testing.T) {
 	// Without the flag: a clear error before anything is read.
 	cfg := config(t, c, c, in, out)
 	_, err = backfill.Run(context.Background(), cfg)
-	var nf *ddb.NotFoundError
+	var nf *dynamo.NotFoundError
 	if !errors.As(err, &nf) || !strings.Contains(err.Error(), "--create-output-table") {
 		t.Fatalf("missing output without the flag: %v; want a NotFoundError with a --create-output-table hint", err)
 	}
@@ -593,7 +593,7 @@ func TestCreateOutputTable(t *testing.T) {
 	if got.TableStatus != types.TableStatusActive {
 		t.Errorf("status %s, want ACTIVE", got.TableStatus)
 	}
-	if ks := ddb.KeySchemaOf(got); ks.String() != "pk (S, partition key) + sk (N, sort key)" {
+	if ks := dynamo.KeySchemaOf(got); ks.String() != "pk (S, partition key) + sk (N, sort key)" {
 		t.Errorf("key schema %s", ks)
 	}
 	if pt := got.ProvisionedThroughput; pt == nil || aws.ToInt64(pt.ReadCapacityUnits) != 7 || aws.ToInt64(pt.WriteCapacityUnits) != 9 {

@@ -13,11 +13,11 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
-	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/backfill"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 func checkpointTable(t *testing.T, c *dynamodb.Client) *state.DynamoStore {

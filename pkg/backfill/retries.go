@@ -5,11 +5,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
-	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
-// countingSource and countingDest add ddb.CountRetries to every call of
+// countingSource and countingDest add dynamo.CountRetries to every call of
 // the run's clients, so the SDK's own retries show in the counters.
 type countingSource struct {
 	SourceAPI
@@ -17,7 +17,7 @@ type countingSource struct {
 }
 
 func count(st *stats.Entry, optFns []func(*dynamodb.Options)) []func(*dynamodb.Options) {
-	return append(optFns, func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, ddb.CountRetries(st)) })
+	return append(optFns, func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, dynamo.CountRetries(st)) })
 }
 
 func (c countingSource) Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {

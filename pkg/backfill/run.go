@@ -15,11 +15,11 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
-	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 // run is the state of one Run.
@@ -35,8 +35,8 @@ type run struct {
 	resumed   atomic.Bool // a leased segment resumed from a checkpoint
 	ttlAttr   string
 	now       func() time.Time
-	writer    *ddb.Writer
-	rlim      *ddb.Limiter
+	writer    *dynamo.Writer
+	rlim      *dynamo.Limiter
 	scanLimit int32
 	backoff   creds.Backoff
 	jobs      chan *batch
@@ -90,12 +90,12 @@ func (r *run) run(ctx context.Context) (Result, error) {
 	if cfg.Source == nil || cfg.Dest == nil {
 		return res, errors.New("backfill: Config.Source and Config.Dest are required")
 	}
-	in, err := ddb.DescribeTable(ctx, cfg.Source, cfg.InputTable, "")
+	in, err := dynamo.DescribeTable(ctx, cfg.Source, cfg.InputTable, "")
 	if err != nil {
 		return res, err
 	}
-	out, err := ddb.DescribeTable(ctx, cfg.Dest, cfg.OutputTable, createHint)
-	var nf *ddb.NotFoundError
+	out, err := dynamo.DescribeTable(ctx, cfg.Dest, cfg.OutputTable, createHint)
+	var nf *dynamo.NotFoundError
 	create := errors.As(err, &nf) && cfg.CreateOutputTable
 	if err != nil && !create {
 		return res, err
@@ -201,7 +201,7 @@ func (r *run) run(ctx context.Context) (Result, error) {
 	}
 
 	// Capacity budgets and the writer.
-	r.rlim = ddb.NewLimiter(cfg.MaxRCU)
+	r.rlim = dynamo.NewLimiter(cfg.MaxRCU)
 	r.backoff = cfg.Backoff
 	if r.backoff.Base <= 0 {
 		r.backoff.Base = 50 * time.Millisecond
@@ -209,7 +209,7 @@ func (r *run) run(ctx context.Context) (Result, error) {
 	if r.backoff.Max <= 0 {
 		r.backoff.Max = 10 * time.Second
 	}
-	r.writer = &ddb.Writer{Client: cfg.Dest, Table: cfg.OutputTable, Limiter: ddb.NewLimiter(cfg.MaxWCU), Stats: r.st, Backoff: cfg.Backoff}
+	r.writer = &dynamo.Writer{Client: cfg.Dest, Table: cfg.OutputTable, Limiter: dynamo.NewLimiter(cfg.MaxWCU), Stats: r.st, Backoff: cfg.Backoff}
 	parallel := cfg.Parallel
 	if parallel <= 0 {
 		parallel = DefaultParallel
@@ -310,7 +310,7 @@ func (r *run) setupTTL(ctx context.Context) error {
 	}
 	out, err := r.cfg.Source.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(r.cfg.InputTable)})
 	if err != nil {
-		return &ddb.TableError{Table: r.cfg.InputTable, Op: "DescribeTimeToLive", Err: err}
+		return &dynamo.TableError{Table: r.cfg.InputTable, Op: "DescribeTimeToLive", Err: err}
 	}
 	d := out.TimeToLiveDescription
 	if d == nil || d.AttributeName == nil || (d.TimeToLiveStatus != types.TimeToLiveStatusEnabled && d.TimeToLiveStatus != types.TimeToLiveStatusEnabling) {
@@ -374,7 +374,7 @@ func (r *run) scanSegment(ctx context.Context, s *segment) error {
 		p := &page{seg: s, final: len(out.LastEvaluatedKey) == 0}
 		if !p.final {
 			if p.key, err = EncodeKey(out.LastEvaluatedKey); err != nil {
-				return &ddb.TableError{Table: r.cfg.InputTable, Op: "Scan", Err: err}
+				return &dynamo.TableError{Table: r.cfg.InputTable, Op: "Scan", Err: err}
 			}
 		}
 		n := int64(len(out.Items))
@@ -397,7 +397,7 @@ func (r *run) scanSegment(ctx context.Context, s *segment) error {
 			r.st.ItemsSkipped.Add(p.skipped)
 		}
 		p.items = int64(len(reqs))
-		nb := (len(reqs) + ddb.MaxBatchWrite - 1) / ddb.MaxBatchWrite
+		nb := (len(reqs) + dynamo.MaxBatchWrite - 1) / dynamo.MaxBatchWrite
 		p.remaining.Store(int32(nb))
 		s.mu.Lock()
 		s.pending = append(s.pending, p)
@@ -407,8 +407,8 @@ func (r *run) scanSegment(ctx context.Context, s *segment) error {
 				return err
 			}
 		}
-		for i := 0; i < len(reqs); i += ddb.MaxBatchWrite {
-			b := &batch{p: p, reqs: reqs[i:min(i+ddb.MaxBatchWrite, len(reqs))]}
+		for i := 0; i < len(reqs); i += dynamo.MaxBatchWrite {
+			b := &batch{p: p, reqs: reqs[i:min(i+dynamo.MaxBatchWrite, len(reqs))]}
 			select {
 			case r.jobs <- b:
 				r.st.BufferLen.Store(int64(len(r.jobs)))
@@ -450,10 +450,10 @@ func (r *run) scanPage(ctx context.Context, s *segment, in *dynamodb.ScanInput) 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		throttled := ddb.IsThrottle(err)
+		throttled := dynamo.IsThrottle(err)
 		if !throttled {
-			if !ddb.IsRetryable(err) || errRounds >= 5 {
-				return nil, &ddb.TableError{Table: r.cfg.InputTable, Op: "Scan", Err: err}
+			if !dynamo.IsRetryable(err) || errRounds >= 5 {
+				return nil, &dynamo.TableError{Table: r.cfg.InputTable, Op: "Scan", Err: err}
 			}
 			errRounds++
 		}
@@ -462,7 +462,7 @@ func (r *run) scanPage(ctx context.Context, s *segment, in *dynamodb.ScanInput) 
 			r.st.Throttles.Add(1)
 		}
 		attempt++
-		if err := ddb.Sleep(ctx, r.backoff.Delay(attempt)); err != nil {
+		if err := dynamo.Sleep(ctx, r.backoff.Delay(attempt)); err != nil {
 			return nil, err
 		}
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 )
 
 // CreateTableInput builds the CreateTable request that gives a new table
@@ -85,7 +85,7 @@ func createOutputTable(ctx context.Context, c DestAPI, name string, desc *types.
 	_, err := c.CreateTable(ctx, CreateTableInput(name, desc))
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {
-		return nil, &ddb.TableError{Table: name, Op: "CreateTable", Err: err}
+		return nil, &dynamo.TableError{Table: name, Op: "CreateTable", Err: err}
 	}
 	w := dynamodb.NewTableExistsWaiter(c, func(o *dynamodb.TableExistsWaiterOptions) {
 		o.MinDelay = 200 * time.Millisecond
@@ -96,7 +96,7 @@ func createOutputTable(ctx context.Context, c DestAPI, name string, desc *types.
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, &ddb.TableError{Table: name, Op: "waiting for the new table to become ACTIVE", Err: err}
+		return nil, &dynamo.TableError{Table: name, Op: "waiting for the new table to become ACTIVE", Err: err}
 	}
 	return out.Table, nil
 }

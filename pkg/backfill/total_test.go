@@ -14,11 +14,11 @@ import (
 
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
-	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/backfill"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 // A segment lease whose checkpoint was made with another total is found

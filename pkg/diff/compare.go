@@ -8,7 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 )
 
 // Matcher decides which attributes are left out of comparisons: exact
@@ -103,7 +103,7 @@ func Equal(a, b types.AttributeValue) bool {
 		return ok && setEqual(x.Value, y.Value, func(s string) string { return s })
 	case *types.AttributeValueMemberNS:
 		y, ok := b.(*types.AttributeValueMemberNS)
-		return ok && setEqual(x.Value, y.Value, ddb.CanonicalNumber)
+		return ok && setEqual(x.Value, y.Value, dynamo.CanonicalNumber)
 	case *types.AttributeValueMemberBS:
 		y, ok := b.(*types.AttributeValueMemberBS)
 		return ok && setEqual(x.Value, y.Value, func(b []byte) string { return string(b) })
@@ -137,7 +137,7 @@ func Equal(a, b types.AttributeValue) bool {
 }
 
 func numEqual(a, b string) bool {
-	return a == b || ddb.CanonicalNumber(a) == ddb.CanonicalNumber(b)
+	return a == b || dynamo.CanonicalNumber(a) == dynamo.CanonicalNumber(b)
 }
 
 // setEqual compares two sets given as slices, by the canonical form of

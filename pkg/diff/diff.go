@@ -27,11 +27,11 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
 	"github.com/ddbsync/ddbsync/internal/logging"
-	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 // Limits of the DynamoDB API.
@@ -161,7 +161,7 @@ func (r Result) Remaining() int64 {
 // Differ is a prepared diff: tables described and checked.
 type Differ struct {
 	cfg    Config
-	keys   ddb.KeySchema
+	keys   dynamo.KeySchema
 	ignore *Matcher
 	log    *zap.Logger
 	slaves []*slave
@@ -179,7 +179,7 @@ type slave struct {
 
 // Prepare checks the configuration and that every table exists and
 // shares the master's key schema. A missing table is a
-// *ddb.NotFoundError, a key mismatch or bad setting a *plan.Error (both
+// *dynamo.NotFoundError, a key mismatch or bad setting a *plan.Error (both
 // usage errors: nothing was read or written).
 func Prepare(ctx context.Context, cfg Config) (*Differ, error) {
 	if len(cfg.Slaves) == 0 {
@@ -228,11 +228,11 @@ func Prepare(ctx context.Context, cfg Config) (*Differ, error) {
 		d.report = json.NewEncoder(cfg.Report)
 	}
 
-	mdesc, err := ddb.DescribeTable(ctx, cfg.Master.Client, cfg.Master.Name, "check --master (REGION:TABLE)")
+	mdesc, err := dynamo.DescribeTable(ctx, cfg.Master.Client, cfg.Master.Name, "check --master (REGION:TABLE)")
 	if err != nil {
 		return nil, err
 	}
-	d.keys = ddb.KeySchemaOf(mdesc)
+	d.keys = dynamo.KeySchemaOf(mdesc)
 	for _, name := range d.keys.Names() {
 		if ign.Ignored(name) {
 			return nil, &plan.Error{Msg: fmt.Sprintf("--ignore matches the key attribute %q; key attributes cannot be ignored", name)}
@@ -244,11 +244,11 @@ func Prepare(ctx context.Context, cfg Config) (*Differ, error) {
 		}
 	}
 	for _, s := range cfg.Slaves {
-		sdesc, err := ddb.DescribeTable(ctx, s.Client, s.Name, "check --slave (REGION:TABLE)")
+		sdesc, err := dynamo.DescribeTable(ctx, s.Client, s.Name, "check --slave (REGION:TABLE)")
 		if err != nil {
 			return nil, err
 		}
-		if err := ddb.CheckSameKeys(cfg.Master.Label, d.keys, s.Label, ddb.KeySchemaOf(sdesc)); err != nil {
+		if err := dynamo.CheckSameKeys(cfg.Master.Label, d.keys, s.Label, dynamo.KeySchemaOf(sdesc)); err != nil {
 			return nil, &plan.Error{Msg: err.Error()}
 		}
 		st := s.Stats
@@ -263,11 +263,11 @@ func Prepare(ctx context.Context, cfg Config) (*Differ, error) {
 }
 
 // KeySchema is the key of the tables.
-func (d *Differ) KeySchema() ddb.KeySchema { return d.keys }
+func (d *Differ) KeySchema() dynamo.KeySchema { return d.keys }
 
 // Run compares (and repairs) every slave. It returns the counts so far
 // and an error when the run could not finish: ctx.Err() when cancelled,
-// a *ddb.TableError when a table failed or disappeared. Differences that
+// a *dynamo.TableError when a table failed or disappeared. Differences that
 // remain are not an error: see Result.Remaining.
 func (d *Differ) Run(ctx context.Context) (Result, error) {
 	start := time.Now()
@@ -542,7 +542,7 @@ func (d *Differ) pageProgress(w walkSpec, seg *segment) {
 // retry calls fn until it succeeds: throttling is retried for as long as
 // it lasts (it slows a run down, never fails it), other retryable errors
 // (5xx, broken connections) a few rounds beyond the SDK's own retries.
-// Other errors come back as a *ddb.TableError.
+// Other errors come back as a *dynamo.TableError.
 func (d *Differ) retry(ctx context.Context, st *stats.Entry, table, op string, fn func() error) error {
 	rounds, stall := 0, 0
 	for {
@@ -553,9 +553,9 @@ func (d *Differ) retry(ctx context.Context, st *stats.Entry, table, op string, f
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		throttled := ddb.IsThrottle(err)
-		if !throttled && (!ddb.IsRetryable(err) || rounds >= 5) {
-			return &ddb.TableError{Table: table, Op: op, Err: err}
+		throttled := dynamo.IsThrottle(err)
+		if !throttled && (!dynamo.IsRetryable(err) || rounds >= 5) {
+			return &dynamo.TableError{Table: table, Op: op, Err: err}
 		}
 		if !throttled {
 			rounds++
@@ -567,13 +567,13 @@ func (d *Differ) retry(ctx context.Context, st *stats.Entry, table, op string, f
 			}
 		}
 		stall++
-		msg := fmt.Sprintf("%s on %s failed, retrying: %s", op, table, ddb.Describe(err))
+		msg := fmt.Sprintf("%s on %s failed, retrying: %s", op, table, dynamo.Describe(err))
 		if d.cfg.Verbose {
 			d.log.Info(msg)
 		} else {
 			d.log.Debug(msg)
 		}
-		if err := ddb.Sleep(ctx, d.cfg.Backoff.Delay(stall)); err != nil {
+		if err := dynamo.Sleep(ctx, d.cfg.Backoff.Delay(stall)); err != nil {
 			return err
 		}
 	}
@@ -610,7 +610,7 @@ func (d *Differ) batchGetInto(ctx context.Context, t Table, keys []item, consist
 			if len(pending) > 1 && errors.As(err, &ae) && ae.ErrorCode() == "ValidationException" {
 				// e.g. a response above the size limit: ask in halves.
 				half := len(pending) / 2
-				d.log.Debug(fmt.Sprintf("BatchGetItem of %d keys on %s rejected (%s); splitting", len(pending), t.Name, ddb.Describe(err)))
+				d.log.Debug(fmt.Sprintf("BatchGetItem of %d keys on %s rejected (%s); splitting", len(pending), t.Name, dynamo.Describe(err)))
 				if err := d.batchGetInto(ctx, t, pending[:half], consistent, st, rcu, found); err != nil {
 					return err
 				}
@@ -637,7 +637,7 @@ func (d *Differ) batchGetInto(ctx context.Context, t Table, keys []item, consist
 			stall++
 		}
 		pending = un
-		if err := ddb.Sleep(ctx, d.cfg.Backoff.Delay(stall)); err != nil {
+		if err := dynamo.Sleep(ctx, d.cfg.Backoff.Delay(stall)); err != nil {
 			return err
 		}
 	}
@@ -645,12 +645,12 @@ func (d *Differ) batchGetInto(ctx context.Context, t Table, keys []item, consist
 }
 
 // countRetries is the per-call option that counts the SDK's own retries
-// and throttling answers in st (see ddb.CountRetries); nil st counts
+// and throttling answers in st (see dynamo.CountRetries); nil st counts
 // nothing.
 func countRetries(st *stats.Entry) func(*dynamodb.Options) {
 	return func(o *dynamodb.Options) {
 		if st != nil {
-			o.APIOptions = append(o.APIOptions, ddb.CountRetries(st))
+			o.APIOptions = append(o.APIOptions, dynamo.CountRetries(st))
 		}
 	}
 }

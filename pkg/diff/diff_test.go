@@ -15,9 +15,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
 	"github.com/ddbsync/ddbsync/pkg/diff"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 )
 
@@ -435,7 +435,7 @@ func TestPrepareChecks(t *testing.T) {
 	ddbtest.CreateTable(t, c, other, ddbtest.KeySpec{Hash: "pk", HashType: types.ScalarAttributeTypeN})
 	ctx := context.Background()
 	_, err := diff.Prepare(ctx, diff.Config{Master: table(m, c), Slaves: []diff.Table{table("no-such-table", c)}})
-	var nf *ddb.NotFoundError
+	var nf *dynamo.NotFoundError
 	if !errors.As(err, &nf) || nf.Table != "no-such-table" {
 		t.Fatalf("missing slave: err = %v", err)
 	}

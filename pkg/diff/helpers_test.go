@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
-	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/diff"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 func TestMain(m *testing.M) { ddbtest.Main(m) }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 )
 
 // FormatKeyJSON renders key attributes (scalars: S, N, B) as DynamoDB
@@ -99,7 +99,7 @@ func ParseKeyJSON(s string) (map[string]types.AttributeValue, error) {
 
 // checkKey verifies that key holds exactly the key attributes of ks, with
 // their types.
-func checkKey(key map[string]types.AttributeValue, ks ddb.KeySchema) error {
+func checkKey(key map[string]types.AttributeValue, ks dynamo.KeySchema) error {
 	want := map[string]types.ScalarAttributeType{ks.Hash: ks.HashType}
 	if ks.Range != "" {
 		want[ks.Range] = ks.RangeType

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"go.uber.org/zap"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 )
 
 // Kinds of difference, as the report names them.
@@ -335,10 +335,10 @@ func (d *Differ) repair(ctx context.Context, s *slave, c candidate) error {
 		// already repaired. Only the first is a conflict.
 		done, rerr := d.landed(ctx, s, c.key, ccf, want)
 		switch {
-		case rerr != nil && (ctx.Err() != nil || ddb.IsNotFound(rerr)):
+		case rerr != nil && (ctx.Err() != nil || dynamo.IsNotFound(rerr)):
 			return rerr
 		case rerr != nil:
-			d.found(s, c, ActionError, op+": condition failed and the item could not be read again: "+ddb.Describe(rerr))
+			d.found(s, c, ActionError, op+": condition failed and the item could not be read again: "+dynamo.Describe(rerr))
 		case !done:
 			d.found(s, c, ActionSkipped, "changed during diff")
 		case c.kind == KindExtra:
@@ -351,10 +351,10 @@ func (d *Differ) repair(ctx context.Context, s *slave, c candidate) error {
 		return nil
 	case ctx.Err() != nil:
 		return ctx.Err()
-	case ddb.IsNotFound(err):
+	case dynamo.IsNotFound(err):
 		return err
 	default:
-		d.found(s, c, ActionError, op+": "+ddb.Describe(err))
+		d.found(s, c, ActionError, op+": "+dynamo.Describe(err))
 		return nil
 	}
 }
@@ -372,10 +372,10 @@ func (d *Differ) repair(ctx context.Context, s *slave, c candidate) error {
 func (d *Differ) confirm(ctx context.Context, s *slave, c candidate, want item) error {
 	got, err := d.batchGet(ctx, d.cfg.Master, []item{c.key}, true, s.st, s.addRCU)
 	switch {
-	case err != nil && (ctx.Err() != nil || ddb.IsNotFound(err)):
+	case err != nil && (ctx.Err() != nil || dynamo.IsNotFound(err)):
 		return err
 	case err != nil:
-		d.found(s, c, ActionError, "written, but the master could not be read again to confirm it still holds that item: "+ddb.Describe(err))
+		d.found(s, c, ActionError, "written, but the master could not be read again to confirm it still holds that item: "+dynamo.Describe(err))
 		return nil
 	}
 	m, ok := got[d.keys.KeyString(c.key)]
@@ -422,10 +422,10 @@ func (d *Differ) confirm(ctx context.Context, s *slave, c candidate, want item) 
 	case errors.As(err, &ccf):
 		gone, rerr := d.landed(ctx, s, c.key, ccf, nil)
 		switch {
-		case rerr != nil && (ctx.Err() != nil || ddb.IsNotFound(rerr)):
+		case rerr != nil && (ctx.Err() != nil || dynamo.IsNotFound(rerr)):
 			return rerr
 		case rerr != nil:
-			d.found(s, c, ActionError, "written, but the master deleted the item meanwhile; undoing the write failed its condition and the item could not be read again: "+ddb.Describe(rerr))
+			d.found(s, c, ActionError, "written, but the master deleted the item meanwhile; undoing the write failed its condition and the item could not be read again: "+dynamo.Describe(rerr))
 			return nil
 		case !gone:
 			d.found(s, c, ActionSkipped, "changed during diff: the master deleted the item while it was repaired, and the slave item changed after the write (not undone)")
@@ -433,10 +433,10 @@ func (d *Differ) confirm(ctx context.Context, s *slave, c candidate, want item) 
 		}
 	case ctx.Err() != nil:
 		return ctx.Err()
-	case ddb.IsNotFound(err):
+	case dynamo.IsNotFound(err):
 		return err
 	default:
-		d.found(s, c, ActionError, "written, but the master deleted the item meanwhile and undoing the write failed: "+ddb.Describe(err))
+		d.found(s, c, ActionError, "written, but the master deleted the item meanwhile and undoing the write failed: "+dynamo.Describe(err))
 		return nil
 	}
 	s.log.Debug(fmt.Sprintf("%s: the master deleted the item while it was written to the slave; the write was undone", d.keys.FormatKey(c.key)))

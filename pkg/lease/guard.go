@@ -6,7 +6,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 )
 
 // guardKey carries, in a context made by Lease.WithContext, the lease the
@@ -29,9 +29,9 @@ func FromContext(ctx context.Context) *Lease {
 //
 // What cannot be stopped is a request already sent: one delivered late by
 // the network still lands (see docs/scale-out.md).
-func GuardWrites(c ddb.BatchWriteAPI) ddb.BatchWriteAPI { return guarded{c} }
+func GuardWrites(c dynamo.BatchWriteAPI) dynamo.BatchWriteAPI { return guarded{c} }
 
-type guarded struct{ ddb.BatchWriteAPI }
+type guarded struct{ dynamo.BatchWriteAPI }
 
 func (g guarded) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
 	l := FromContext(ctx)

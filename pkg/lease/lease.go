@@ -55,7 +55,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"go.uber.org/zap"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/state"
 )
 
@@ -245,7 +245,7 @@ func (m *Manager) fail(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return &ddb.TableError{Table: m.table, Op: op, Err: err}
+	return &dynamo.TableError{Table: m.table, Op: op, Err: err}
 }
 
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }

@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 )
 
 // ProcessOptions configure Process.
@@ -166,7 +166,7 @@ func (m *Manager) processLoop(ctx context.Context, scope string, opts ProcessOpt
 			if done {
 				return nil
 			}
-		case !ddb.IsRetryable(err):
+		case !dynamo.IsRetryable(err):
 			return err
 		case failingSince.IsZero():
 			failingSince = time.Now()

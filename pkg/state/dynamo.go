@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"go.uber.org/zap"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 )
 
@@ -109,8 +109,8 @@ func (s *DynamoStore) Logger() *zap.Logger { return s.log }
 // an existing one. A table with another key schema is a *plan.Error (exit
 // 2): it is not ours, and nothing is written to it.
 func (s *DynamoStore) EnsureTable(ctx context.Context) error {
-	desc, err := ddb.DescribeTable(ctx, s.client, s.table, "")
-	var nf *ddb.NotFoundError
+	desc, err := dynamo.DescribeTable(ctx, s.client, s.table, "")
+	var nf *dynamo.NotFoundError
 	switch {
 	case errors.As(err, &nf):
 		return s.create(ctx)
@@ -146,13 +146,13 @@ func (s *DynamoStore) create(ctx context.Context) error {
 	var inUse *types.ResourceInUseException
 	racing := errors.As(err, &inUse) // another worker is creating it right now
 	if err != nil && !racing {
-		return &ddb.TableError{Table: s.table, Op: "CreateTable", Err: err}
+		return &dynamo.TableError{Table: s.table, Op: "CreateTable", Err: err}
 	}
 	if err := s.wait(ctx); err != nil {
 		return err
 	}
 	if racing { // created by someone else: make sure it is what we need
-		desc, err := ddb.DescribeTable(ctx, s.client, s.table, "")
+		desc, err := dynamo.DescribeTable(ctx, s.client, s.table, "")
 		if err != nil {
 			return err
 		}
@@ -170,7 +170,7 @@ func (s *DynamoStore) wait(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return &ddb.TableError{Table: s.table, Op: "wait for the checkpoint table to become active", Err: err}
+		return &dynamo.TableError{Table: s.table, Op: "wait for the checkpoint table to become active", Err: err}
 	}
 	s.log.Info(fmt.Sprintf("checkpoint table %s is ready", s.table))
 	return nil
@@ -231,7 +231,7 @@ func (s *DynamoStore) fail(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return &ddb.TableError{Table: s.table, Op: op, Err: err}
+	return &dynamo.TableError{Table: s.table, Op: op, Err: err}
 }
 
 // Get implements Store with a strongly consistent read.

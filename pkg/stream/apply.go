@@ -12,7 +12,7 @@ import (
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 )
 
 // change is the net effect of a batch's records on one key.
@@ -38,7 +38,7 @@ func IsTTLDelete(r streamtypes.Record) bool {
 // (TTL deletions with skipTTL, records created before skipBefore) are
 // counted in skipped. viewType decides whether the new image is in the
 // record or must be read from the source.
-func Collapse(recs []streamtypes.Record, keys ddb.KeySchema, viewType streamtypes.StreamViewType, skipTTL bool, skipBefore time.Time) (changes []*change, applied, skipped int, err error) {
+func Collapse(recs []streamtypes.Record, keys dynamo.KeySchema, viewType streamtypes.StreamViewType, skipTTL bool, skipBefore time.Time) (changes []*change, applied, skipped int, err error) {
 	index := map[string]int{}
 	fromRecord := viewType == streamtypes.StreamViewTypeNewImage || viewType == streamtypes.StreamViewTypeNewAndOldImages
 	for _, r := range recs {
@@ -108,8 +108,8 @@ func (e *engine) apply(ctx context.Context, recs []streamtypes.Record) (streamty
 	// written in any order and concurrently.
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(e.cfg.WriteWorkers)
-	for start := 0; start < len(reqs); start += ddb.MaxBatchWrite {
-		chunk := reqs[start:min(start+ddb.MaxBatchWrite, len(reqs))]
+	for start := 0; start < len(reqs); start += dynamo.MaxBatchWrite {
+		chunk := reqs[start:min(start+dynamo.MaxBatchWrite, len(reqs))]
 		g.Go(func() error {
 			_, err := e.writer.Write(gctx, chunk)
 			return err
@@ -172,21 +172,21 @@ func (e *engine) readCurrent(ctx context.Context, changes []*change) error {
 					return gctx.Err()
 				}
 				switch {
-				case ddb.IsThrottle(err):
+				case dynamo.IsThrottle(err):
 					throttled++
 					e.st.Throttles.Add(1)
 					e.st.Retries.Add(1)
-					if err := ddb.Sleep(gctx, readBackoff.Delay(throttled)); err != nil {
+					if err := dynamo.Sleep(gctx, readBackoff.Delay(throttled)); err != nil {
 						return err
 					}
-				case ddb.IsRetryable(err) && errRounds < maxErrorRounds:
+				case dynamo.IsRetryable(err) && errRounds < maxErrorRounds:
 					errRounds++
 					e.st.Retries.Add(1)
-					if err := ddb.Sleep(gctx, readBackoff.Delay(errRounds)); err != nil {
+					if err := dynamo.Sleep(gctx, readBackoff.Delay(errRounds)); err != nil {
 						return err
 					}
 				default:
-					return &ddb.TableError{Table: e.cfg.InputTable, Op: "GetItem", Err: err}
+					return &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetItem", Err: err}
 				}
 			}
 		})

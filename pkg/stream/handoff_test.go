@@ -14,9 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 	"github.com/ddbsync/ddbsync/pkg/stream"
 )
 

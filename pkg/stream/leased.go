@@ -9,7 +9,7 @@ import (
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"go.uber.org/zap"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 )
@@ -68,8 +68,8 @@ func (e *engine) runLeased(ctx context.Context) error {
 	refresh := func(ctx context.Context) error {
 		l, err := ListShards(ctx, e.cfg.Streams, e.info.ARN)
 		if err != nil {
-			if ddb.IsNotFound(err) {
-				return &ddb.TableError{Table: e.cfg.InputTable, Op: "DescribeStream", Err: err}
+			if dynamo.IsNotFound(err) {
+				return &dynamo.TableError{Table: e.cfg.InputTable, Op: "DescribeStream", Err: err}
 			}
 			return err
 		}
@@ -148,7 +148,7 @@ func (e *engine) runLeased(ctx context.Context) error {
 		// Every known shard is finished, but the stream is enabled: its
 		// new shards are not listed yet (DescribeStream is eventually
 		// consistent). Look again.
-		if err := ddb.Sleep(ctx, poll); err != nil {
+		if err := dynamo.Sleep(ctx, poll); err != nil {
 			return err
 		}
 	}

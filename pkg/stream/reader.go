@@ -11,8 +11,8 @@ import (
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"go.uber.org/zap"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
 	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 )
 
 // maxRecordsPerCall is GetRecords' limit.
@@ -105,7 +105,7 @@ func (e *engine) consume(ctx context.Context, sh *shardState, cp checkpoint, sin
 			return err // stopping, or the shard was handed over
 		}
 		if wait := e.cfg.MinReadInterval - time.Since(lastCall); wait > 0 {
-			if err := ddb.Sleep(ctx, wait); err != nil {
+			if err := dynamo.Sleep(ctx, wait); err != nil {
 				return err
 			}
 		}
@@ -131,33 +131,33 @@ func (e *engine) consume(ctx context.Context, sh *shardState, cp checkpoint, sin
 				continue
 			case isTrimmed(err):
 				if trimmedRounds++; trimmedRounds > maxErrorRounds {
-					return &ddb.TableError{Table: e.cfg.InputTable, Op: fmt.Sprintf("GetRecords on stream shard %s (trimmed data %d times in a row)", sh.ID, trimmedRounds), Err: err}
+					return &dynamo.TableError{Table: e.cfg.InputTable, Op: fmt.Sprintf("GetRecords on stream shard %s (trimmed data %d times in a row)", sh.ID, trimmedRounds), Err: err}
 				}
 				iter, skipUpTo, err = e.recoverTrimmed(ctx, sh.ID, cp)
 				if err != nil {
 					return err
 				}
 				continue
-			case ddb.IsNotFound(err):
-				return &ddb.TableError{Table: e.cfg.InputTable, Op: "GetRecords", Err: err}
-			case ddb.IsThrottle(err):
+			case dynamo.IsNotFound(err):
+				return &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetRecords", Err: err}
+			case dynamo.IsThrottle(err):
 				// LimitExceededException included: slow down, never fail.
 				throttled++
 				e.st.Throttles.Add(1)
 				e.st.Retries.Add(1)
-				if err := ddb.Sleep(ctx, readBackoff.Delay(throttled)); err != nil {
+				if err := dynamo.Sleep(ctx, readBackoff.Delay(throttled)); err != nil {
 					return err
 				}
 				continue
-			case ddb.IsRetryable(err) && errRounds < maxErrorRounds:
+			case dynamo.IsRetryable(err) && errRounds < maxErrorRounds:
 				errRounds++
 				e.st.Retries.Add(1)
-				if err := ddb.Sleep(ctx, readBackoff.Delay(errRounds)); err != nil {
+				if err := dynamo.Sleep(ctx, readBackoff.Delay(errRounds)); err != nil {
 					return err
 				}
 				continue
 			}
-			return &ddb.TableError{Table: e.cfg.InputTable, Op: "GetRecords on stream shard " + sh.ID, Err: err}
+			return &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetRecords on stream shard " + sh.ID, Err: err}
 		}
 		errRounds, throttled, trimmedRounds = 0, 0, 0
 		recs := out.Records
@@ -220,7 +220,7 @@ func (e *engine) consume(ctx context.Context, sh *shardState, cp checkpoint, sin
 			e.setState(sh, func(s *shardState) { s.caughtUp = true })
 		}
 		if len(out.Records) == 0 {
-			if err := ddb.Sleep(ctx, e.cfg.PollInterval); err != nil {
+			if err := dynamo.Sleep(ctx, e.cfg.PollInterval); err != nil {
 				return err
 			}
 		}
@@ -255,23 +255,23 @@ func (e *engine) getIterator(ctx context.Context, in *dynamodbstreams.GetShardIt
 		switch {
 		case isTrimmed(err):
 			return "", err
-		case ddb.IsNotFound(err):
-			return "", &ddb.TableError{Table: e.cfg.InputTable, Op: "GetShardIterator", Err: err}
-		case ddb.IsThrottle(err):
+		case dynamo.IsNotFound(err):
+			return "", &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetShardIterator", Err: err}
+		case dynamo.IsThrottle(err):
 			throttled++
 			e.st.Throttles.Add(1)
-			if err := ddb.Sleep(ctx, readBackoff.Delay(throttled)); err != nil {
+			if err := dynamo.Sleep(ctx, readBackoff.Delay(throttled)); err != nil {
 				return "", err
 			}
 			continue
-		case ddb.IsRetryable(err) && errRounds < maxErrorRounds:
+		case dynamo.IsRetryable(err) && errRounds < maxErrorRounds:
 			errRounds++
-			if err := ddb.Sleep(ctx, readBackoff.Delay(errRounds)); err != nil {
+			if err := dynamo.Sleep(ctx, readBackoff.Delay(errRounds)); err != nil {
 				return "", err
 			}
 			continue
 		}
-		return "", &ddb.TableError{Table: e.cfg.InputTable, Op: "GetShardIterator on stream shard " + aws.ToString(in.ShardId), Err: err}
+		return "", &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetShardIterator on stream shard " + aws.ToString(in.ShardId), Err: err}
 	}
 }
 
@@ -306,7 +306,7 @@ func (e *engine) recoverTrimmed(ctx context.Context, shard string, cp checkpoint
 			ShardIteratorType: streamtypes.ShardIteratorTypeTrimHorizon,
 		})
 		if isTrimmed(err) {
-			return "", "", &ddb.TableError{Table: e.cfg.InputTable, Op: "GetShardIterator (TRIM_HORIZON) on stream shard " + shard, Err: err}
+			return "", "", &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetShardIterator (TRIM_HORIZON) on stream shard " + shard, Err: err}
 		}
 		return iter, "", err
 	}
@@ -373,10 +373,10 @@ func (e *engine) firstAvailable(ctx context.Context, iter string) (*streamtypes.
 		var err error
 		for attempt := 1; ; attempt++ {
 			out, err = e.cfg.Streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: aws.String(iter), Limit: aws.Int32(1)}, withEmptyMapFix)
-			if err == nil || ctx.Err() != nil || !ddb.IsRetryable(err) || attempt > maxErrorRounds {
+			if err == nil || ctx.Err() != nil || !dynamo.IsRetryable(err) || attempt > maxErrorRounds {
 				break
 			}
-			if err := ddb.Sleep(ctx, readBackoff.Delay(attempt)); err != nil {
+			if err := dynamo.Sleep(ctx, readBackoff.Delay(attempt)); err != nil {
 				return nil, err
 			}
 		}
@@ -384,7 +384,7 @@ func (e *engine) firstAvailable(ctx context.Context, iter string) (*streamtypes.
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return nil, &ddb.TableError{Table: e.cfg.InputTable, Op: "GetRecords (trim horizon)", Err: err}
+			return nil, &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetRecords (trim horizon)", Err: err}
 		}
 		if len(out.Records) > 0 {
 			return &out.Records[0], nil

@@ -6,19 +6,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
-	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 func dynamoCount(st *stats.Entry) func(*dynamodb.Options) {
-	return func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, ddb.CountRetries(st)) }
+	return func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, dynamo.CountRetries(st)) }
 }
 
 func streamsCount(st *stats.Entry) func(*dynamodbstreams.Options) {
-	return func(o *dynamodbstreams.Options) { o.APIOptions = append(o.APIOptions, ddb.CountRetries(st)) }
+	return func(o *dynamodbstreams.Options) { o.APIOptions = append(o.APIOptions, dynamo.CountRetries(st)) }
 }
 
-// countingStreams, countingSource and countingDest add ddb.CountRetries to
+// countingStreams, countingSource and countingDest add dynamo.CountRetries to
 // every call of the engine's clients.
 type countingStreams struct {
 	StreamsAPI

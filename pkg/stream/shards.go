@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
 	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 )
 
 // Shard is one shard of a stream as DescribeStream lists it.
@@ -59,17 +59,17 @@ func ListShards(ctx context.Context, c StreamsAPI, arn string) (*Listing, error)
 			}
 			// Throttling is waited out for ever; other retryable errors
 			// a limited number of times.
-			if throttled := ddb.IsThrottle(err); throttled || (ddb.IsRetryable(err) && errRounds < maxErrorRounds) {
+			if throttled := dynamo.IsThrottle(err); throttled || (dynamo.IsRetryable(err) && errRounds < maxErrorRounds) {
 				if !throttled {
 					errRounds++
 				}
 				attempt++
-				if err := ddb.Sleep(ctx, creds.Backoff{Base: 100 * time.Millisecond, Max: 5 * time.Second}.Delay(attempt)); err != nil {
+				if err := dynamo.Sleep(ctx, creds.Backoff{Base: 100 * time.Millisecond, Max: 5 * time.Second}.Delay(attempt)); err != nil {
 					return nil, err
 				}
 				continue
 			}
-			return nil, fmt.Errorf("DescribeStream %s: %s: %w", arn, ddb.Describe(err), err)
+			return nil, fmt.Errorf("DescribeStream %s: %s: %w", arn, dynamo.Describe(err), err)
 		}
 		attempt, errRounds = 0, 0
 		d := out.StreamDescription

@@ -22,10 +22,10 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
-	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 // StreamsAPI is what the engine needs of the DynamoDB Streams client.
@@ -46,7 +46,7 @@ type SourceAPI interface {
 // DestAPI is what the engine needs of the output table's client.
 type DestAPI interface {
 	dynamodb.DescribeTableAPIClient
-	ddb.BatchWriteAPI
+	dynamo.BatchWriteAPI
 }
 
 // Config is one stream consumer for one plan entry.
@@ -115,14 +115,14 @@ func EnableHint(table string) string {
 type StreamInfo struct {
 	ARN      string
 	ViewType types.StreamViewType
-	Keys     ddb.KeySchema
+	Keys     dynamo.KeySchema
 }
 
 // Check describes the input table and returns its stream. A missing table
 // or a table without an enabled stream is a usage error (exit 2) that
 // says how to enable one.
 func Check(ctx context.Context, c dynamodb.DescribeTableAPIClient, table string) (StreamInfo, error) {
-	desc, err := ddb.DescribeTable(ctx, c, table, "check the input table name and region")
+	desc, err := dynamo.DescribeTable(ctx, c, table, "check the input table name and region")
 	if err != nil {
 		return StreamInfo{}, err
 	}
@@ -132,7 +132,7 @@ func Check(ctx context.Context, c dynamodb.DescribeTableAPIClient, table string)
 			"table %s has no DynamoDB Stream enabled, so its changes cannot be followed; enable one with:\n  %s\n(for sync, enable it before the copy starts: a stream enabled later cannot cover changes made before)",
 			table, EnableHint(table))}
 	}
-	return StreamInfo{ARN: aws.ToString(desc.LatestStreamArn), ViewType: spec.StreamViewType, Keys: ddb.KeySchemaOf(desc)}, nil
+	return StreamInfo{ARN: aws.ToString(desc.LatestStreamArn), ViewType: spec.StreamViewType, Keys: dynamo.KeySchemaOf(desc)}, nil
 }
 
 // Run consumes the stream until ctx is cancelled (then it finishes the
@@ -158,7 +158,7 @@ type engine struct {
 	log     *zap.Logger
 	st      *stats.Entry
 	info    StreamInfo
-	writer  *ddb.Writer
+	writer  *dynamo.Writer
 	now     func() time.Time
 	started time.Time
 
@@ -247,11 +247,11 @@ func newEngine(ctx context.Context, cfg Config, dryRun bool) (*engine, error) {
 			return nil, err
 		}
 	}
-	out, err := ddb.DescribeTable(ctx, cfg.Dest, cfg.OutputTable, "create it first (sync --create-output-table can), or check the output table name and region")
+	out, err := dynamo.DescribeTable(ctx, cfg.Dest, cfg.OutputTable, "create it first (sync --create-output-table can), or check the output table name and region")
 	if err != nil {
 		return nil, err
 	}
-	if err := ddb.CheckSameKeys(cfg.InputTable, info.Keys, cfg.OutputTable, ddb.KeySchemaOf(out)); err != nil {
+	if err := dynamo.CheckSameKeys(cfg.InputTable, info.Keys, cfg.OutputTable, dynamo.KeySchemaOf(out)); err != nil {
 		return nil, &plan.Error{Msg: err.Error()}
 	}
 	e.info = info
@@ -260,7 +260,7 @@ func newEngine(ctx context.Context, cfg Config, dryRun bool) (*engine, error) {
 			return nil, err
 		}
 	}
-	e.writer = &ddb.Writer{Client: cfg.Dest, Table: cfg.OutputTable, Limiter: ddb.NewLimiter(cfg.MaxWCU), Stats: e.st}
+	e.writer = &dynamo.Writer{Client: cfg.Dest, Table: cfg.OutputTable, Limiter: dynamo.NewLimiter(cfg.MaxWCU), Stats: e.st}
 	for _, id := range cfg.FinishedShards {
 		e.shards[id] = &shardState{Shard: Shard{ID: id}, done: true}
 	}
@@ -337,8 +337,8 @@ func (e *engine) coordinate(ctx context.Context, g *errgroup.Group) error {
 	for first := true; ; first = false {
 		l, err := ListShards(ctx, e.cfg.Streams, e.info.ARN)
 		if err != nil {
-			if ddb.IsNotFound(err) {
-				return &ddb.TableError{Table: e.cfg.InputTable, Op: "DescribeStream", Err: err}
+			if dynamo.IsNotFound(err) {
+				return &dynamo.TableError{Table: e.cfg.InputTable, Op: "DescribeStream", Err: err}
 			}
 			return err
 		}

@@ -20,7 +20,7 @@ import (
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
 	"github.com/ddbsync/ddbsync/internal/iostreams"
-	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 func TestMain(m *testing.M) { ddbtest.Main(m) }

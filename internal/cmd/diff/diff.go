@@ -17,10 +17,10 @@ import (
 
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/logging"
-	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/creds"
 	"github.com/ddbsync/ddbsync/pkg/diff"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 // Output formats of --output.

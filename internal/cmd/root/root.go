@@ -29,7 +29,9 @@ import (
 	"github.com/ddbsync/ddbsync/internal/status"
 )
 
-// version is set with -ldflags "-X github.com/ddbsync/ddbsync/internal/cmd/root.version=…".
+// version is set by release builds (GoReleaser, the Dockerfile) from the
+// git tag, with -ldflags "-X github.com/ddbsync/ddbsync/internal/cmd/root.version=v1.2.3";
+// without it the version comes from the build info (internal/cmd/version).
 var version string
 
 // Main runs ddbsync with the process's arguments and streams and returns
@@ -213,7 +215,7 @@ Exit status:
 		synccmd.NewCmdSync(f, nil),
 		diffcmd.NewCmdDiff(f, nil),
 		iampolicycmd.NewCmdIAMPolicy(f, nil),
-		versioncmd.NewCmdVersion(f),
+		versioncmd.NewCmdVersion(f, nil),
 	)
 	cmd.CompletionOptions.HiddenDefaultCmd = false
 	return cmd

@@ -11,8 +11,8 @@ import (
 	backfillcmd "github.com/ddbsync/ddbsync/internal/cmd/backfill"
 	streamcmd "github.com/ddbsync/ddbsync/internal/cmd/stream"
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
-	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 	"github.com/ddbsync/ddbsync/pkg/stream"
 	"github.com/ddbsync/ddbsync/pkg/syncer"
 )

@@ -1,11 +1,11 @@
-package ddb
+package dynamo
 
 import (
 	"context"
 
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 // CountRetries returns an API option (for the APIOptions of one call's

@@ -1,4 +1,4 @@
-package ddb_test
+package dynamo_test
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
-	"github.com/ddbsync/ddbsync/internal/stats"
 	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 // flaky is a BatchWriteItem client that throttles, leaves items
@@ -63,7 +63,7 @@ func requests(n int) []types.WriteRequest {
 func TestWriterRetriesUnprocessedAndThrottling(t *testing.T) {
 	f := &flaky{written: map[string]int{}, failWith: &types.ProvisionedThroughputExceededException{Message: new(string)}}
 	st := stats.NewEntry("a", "b")
-	w := &ddb.Writer{Client: f, Table: "t", Stats: st, Backoff: creds.Backoff{Base: time.Microsecond, Max: time.Millisecond}}
+	w := &dynamo.Writer{Client: f, Table: "t", Stats: st, Backoff: creds.Backoff{Base: time.Microsecond, Max: time.Millisecond}}
 	n, err := w.Write(context.Background(), requests(110))
 	if err != nil {
 		t.Fatal(err)
@@ -84,9 +84,9 @@ func TestWriterRetriesUnprocessedAndThrottling(t *testing.T) {
 func TestWriterStopsOnValidationError(t *testing.T) {
 	msg := "One or more parameter values were invalid"
 	f := &flaky{written: map[string]int{}, failWith: &types.ResourceNotFoundException{Message: &msg}}
-	w := &ddb.Writer{Client: f, Table: "t", Backoff: creds.Backoff{Base: time.Microsecond, Max: time.Millisecond}}
+	w := &dynamo.Writer{Client: f, Table: "t", Backoff: creds.Backoff{Base: time.Microsecond, Max: time.Millisecond}}
 	n, err := w.Write(context.Background(), requests(30))
-	var te *ddb.TableError
+	var te *dynamo.TableError
 	if !errors.As(err, &te) || te.Table != "t" {
 		t.Fatalf("err = %v, want a TableError for t", err)
 	}
@@ -99,7 +99,7 @@ func TestWriterHonoursCancel(t *testing.T) {
 	f := &flaky{written: map[string]int{}, failWith: &types.ProvisionedThroughputExceededException{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	w := &ddb.Writer{Client: f, Table: "t"}
+	w := &dynamo.Writer{Client: f, Table: "t"}
 	if _, err := w.Write(ctx, requests(5)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}

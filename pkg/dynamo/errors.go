@@ -1,7 +1,7 @@
-// Package ddb is the DynamoDB layer shared by the engines: error
+// Package dynamo is the DynamoDB layer shared by the engines: error
 // classification, key schemas and exact key encoding, the capacity
 // limiter and the batch writer.
-package ddb
+package dynamo
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package ddb_test
+package dynamo_test
 
 import (
 	"context"
@@ -7,9 +7,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/ddbsync/ddbsync/internal/ddb"
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
-	"github.com/ddbsync/ddbsync/internal/stats"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
+	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
 func TestMain(m *testing.M) { ddbtest.Main(m) }
@@ -26,7 +26,7 @@ func TestWriterWritesEveryItem(t *testing.T) {
 		}}})
 	}
 	st := stats.NewEntry("in", "out")
-	w := &ddb.Writer{Client: c, Table: table, Stats: st}
+	w := &dynamo.Writer{Client: c, Table: table, Stats: st}
 	n, err := w.Write(context.Background(), reqs)
 	if err != nil {
 		t.Fatal(err)
