@@ -507,6 +507,11 @@ func warnNonEmpty(ctx context.Context, cfg Config) {
 // what was read. Items deleted from the input after T0 are deleted by the
 // stream anyway; items put after T0 are found in the input and kept. Done
 // once per handover.
+//
+// Workers sharing the sync (a checkpoint table) reconcile through one
+// lease: one worker deletes while the others wait, and none streams
+// before the reconciliation is finished, so no delete decided on an old
+// read can land after the stream applied a newer change of that key.
 func reconcile(ctx context.Context, cfg Config, h *Handover) error {
 	key := cfg.StateKey + "/sync/reconciled"
 	var done struct {
@@ -516,6 +521,27 @@ func reconcile(ctx context.Context, cfg Config, h *Handover) error {
 	ok, err := cfg.Store.Get(ctx, key, &done)
 	if err != nil || ok {
 		return err
+	}
+	if cfg.Leases == nil {
+		return reconcileOnce(ctx, cfg, key)
+	}
+	scope := lease.Scope(cfg.Entry.ID(), "reconcile-"+h.Generation)
+	fp := fmt.Sprintf("reconcile input=%s output=%s", cfg.InputTable, cfg.OutputTable)
+	if err := cfg.Leases.Register(ctx, scope, fp, []lease.Unit{{ID: "output"}}); err != nil {
+		return err
+	}
+	cfg.Logger.Info("reconciling the output: one worker deletes, the others wait for it")
+	return cfg.Leases.Process(ctx, scope, lease.ProcessOptions{}, func(ctx context.Context, _ *lease.Lease) error {
+		return reconcileOnce(ctx, cfg, key)
+	})
+}
+
+// reconcileOnce scans the output and deletes what the input lacks, then
+// records it under key.
+func reconcileOnce(ctx context.Context, cfg Config, key string) error {
+	var done struct {
+		At      time.Time `json:"at"`
+		Deleted int64     `json:"deleted"`
 	}
 	cfg.Logger.Info(fmt.Sprintf("reconciling %s: deleting output items the input %s lacks", cfg.OutputTable, cfg.InputTable))
 	d, err := diff.Prepare(ctx, diff.Config{
