@@ -12,7 +12,7 @@ BIN := bin/ddbsync
 TEST_TIMEOUT ?= 12m
 GOFLAGS_TEST ?= -race -count=1
 
-.PHONY: all build install ddb-local demo test unit vet fmt-check bench clean completions chaos
+.PHONY: all build install static ddb-local demo test unit vet fmt-check bench clean completions chaos release-snapshot release release-check docker
 
 all: build
 
@@ -75,9 +75,33 @@ bench: build ddb-local
 	$(GO) run ./bench/stream
 	$(GO) run ./bench/diff -items $(BENCH_ITEMS)
 
+# Release builds. VERSION is the git tag of HEAD, else a description of
+# the commit. GoReleaser is pinned and run through the Go module proxy.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GORELEASER_VERSION ?= v2.15.1
+GORELEASER := $(GO) run github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+
+# The static binary the container image ships (scripts/build-static.sh).
+static:
+	./scripts/build-static.sh bin/ddbsync-static $(VERSION)
+
+# Archives for linux/darwin/windows × amd64/arm64 and checksums.txt in dist/.
+release-snapshot:
+	$(GORELEASER) release --snapshot --clean
+
+release:
+	$(GORELEASER) release --clean
+
+release-check:
+	$(GORELEASER) check
+
+# The container image (needs a Docker engine).
+docker:
+	docker build --build-arg VERSION=$(VERSION) -t ddbsync:$(VERSION) .
+
 completions: build
 	mkdir -p completions
 	for sh in bash zsh fish powershell; do $(BIN) completion $$sh > completions/ddbsync.$$sh; done
 
 clean:
-	rm -rf bin completions .ddbsync
+	rm -rf bin completions dist .ddbsync
