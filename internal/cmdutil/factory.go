@@ -3,6 +3,8 @@ package cmdutil
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -27,6 +29,9 @@ type Globals struct {
 	NoStatus         bool
 	ProgressInterval time.Duration
 	MetricsAddr      string
+	// LogFile, when set, receives the logs (appended) instead of
+	// standard output.
+	LogFile string
 }
 
 // DefaultGlobals are the defaults of the global flags.
@@ -73,24 +78,54 @@ type Factory struct {
 
 	logWriterOnce sync.Once
 	logWriter     *LogWriter
+	logFile       *os.File
+	logFileErr    error
 }
 
-// LogWriter returns the writer the run's logger writes to (IOStreams.Out,
-// through a hook the status display can set).
+// LogWriter returns the writer the run's logger writes to: IOStreams.Out,
+// through a hook the status display can set, or the --log-file.
 func (f *Factory) LogWriter() *LogWriter {
-	f.logWriterOnce.Do(func() { f.logWriter = NewLogWriter(f.IOStreams.Out) })
+	f.logWriterOnce.Do(func() {
+		if f.Globals.LogFile == "" {
+			f.logWriter = NewLogWriter(f.IOStreams.Out)
+			return
+		}
+		f.logFile, f.logFileErr = os.OpenFile(f.Globals.LogFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if f.logFileErr != nil {
+			f.logWriter = NewLogWriter(io.Discard)
+			return
+		}
+		f.logWriter = NewFileLogWriter(f.logFile)
+	})
 	return f.logWriter
 }
 
-// Logger returns the run's logger (stdout, --log-format, --log-level).
+// Logger returns the run's logger (stdout or --log-file, --log-format,
+// --log-level). A --log-file that cannot be opened is a usage error.
 func (f *Factory) Logger() (*zap.Logger, error) {
 	f.logOnce.Do(func() {
-		f.logger, f.logErr = logging.New(f.LogWriter(), logging.Options{Format: f.Globals.LogFormat, Level: f.Globals.LogLevel})
+		w := f.LogWriter()
+		if f.logFileErr != nil {
+			f.logErr = FlagErrorf("--log-file: %v", f.logFileErr)
+			return
+		}
+		f.logger, f.logErr = logging.New(w, logging.Options{Format: f.Globals.LogFormat, Level: f.Globals.LogLevel})
 		if f.logErr != nil {
 			f.logErr = &FlagError{Err: f.logErr}
 		}
 	})
 	return f.logger, f.logErr
+}
+
+// CloseLog flushes the logger and closes the --log-file, if any; the
+// root command calls it when the command returns.
+func (f *Factory) CloseLog() {
+	if f.logger != nil {
+		_ = f.logger.Sync()
+	}
+	if f.logFile != nil {
+		_ = f.logFile.Close()
+	}
 }
 
 // Creds returns a credentials provider. mfaTokens maps an MFA device

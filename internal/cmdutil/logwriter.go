@@ -14,10 +14,17 @@ type LogWriter struct {
 	mu   sync.Mutex
 	out  io.Writer
 	hook func(out io.Writer, p []byte) (int, error)
+	// file: the logs go to --log-file, which neither the status display
+	// nor a command moving its logs off standard output can change.
+	file bool
 }
 
 // NewLogWriter returns a LogWriter writing to out.
 func NewLogWriter(out io.Writer) *LogWriter { return &LogWriter{out: out} }
+
+// NewFileLogWriter returns a LogWriter writing to a log file: SetHook and
+// SetOutput leave it alone, since its lines never reach the terminal.
+func NewFileLogWriter(out io.Writer) *LogWriter { return &LogWriter{out: out, file: true} }
 
 // Write writes one log entry (zap writes each entry with one call).
 func (w *LogWriter) Write(p []byte) (int, error) {
@@ -42,6 +49,9 @@ func (w *LogWriter) Sync() error {
 // SetHook routes every write through h until restore is called. h is
 // called with the writer's lock held, so writes never interleave.
 func (w *LogWriter) SetHook(h func(out io.Writer, p []byte) (int, error)) (restore func()) {
+	if w.file {
+		return func() {}
+	}
 	w.mu.Lock()
 	prev := w.hook
 	w.hook = h

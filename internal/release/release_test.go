@@ -56,7 +56,8 @@ func versionSymbol(t *testing.T, text, where string) string {
 // TestStaticBinary builds the binary exactly as the Dockerfile does
 // (scripts/build-static.sh, CGO_ENABLED=0), checks that it is statically
 // linked, and runs it: `version` reports the version given to the build and
-// the commit, and a backfill copies a table on DynamoDB Local.
+// the commit, and a backfill copies a table on DynamoDB Local, its logs
+// going to a --log-file.
 func TestStaticBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary; skipped under -short")
@@ -115,9 +116,18 @@ func TestStaticBinary(t *testing.T) {
 		})
 	}
 	ddbtest.PutItems(t, c, src, items)
-	runBin(t, bin, nil, "backfill", "--endpoint-url", endpoint, "--no-status", "--state-dir", t.TempDir(),
-		"--input-table", src, "--output-table", dst)
+	logFile := filepath.Join(t.TempDir(), "ddbsync.log")
+	out = runBin(t, bin, nil, "backfill", "--endpoint-url", endpoint, "--no-status", "--state-dir", t.TempDir(),
+		"--input-table", src, "--output-table", dst, "--log-file", logFile)
 	ddbtest.AssertSameItems(t, c, src, dst, "pk", "")
+	// --log-file: the logs are in the file, standard output is empty.
+	logs, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != "" || !strings.Contains(string(logs), "["+src+"] ⇨ ["+dst+"]: ") {
+		t.Errorf("--log-file: stdout %q, file:\n%s", out, logs)
+	}
 }
 
 // runBin runs the binary with the test's environment (ddbtest.Main's dummy

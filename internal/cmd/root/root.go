@@ -81,9 +81,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
 		// found them before the command started, so nothing was done.
 		err = &cmdutil.FlagError{Err: err}
 	}
-	if l, lerr := f.Logger(); lerr == nil {
-		_ = l.Sync()
-	}
+	f.CloseLog()
 	if err == nil {
 		return cmdutil.ExitOK
 	}
@@ -208,6 +206,7 @@ Exit status:
 	pf.BoolVar(&g.NoStatus, "no-status", false, "do not show the live status on standard error")
 	pf.DurationVar(&g.ProgressInterval, "progress-interval", g.ProgressInterval, "how often to log a progress block (0: never)")
 	pf.StringVar(&g.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT")
+	pf.StringVar(&g.LogFile, "log-file", "", "append the logs to FILE (same format) instead of writing them to standard output")
 
 	cmd.AddCommand(
 		backfillcmd.NewCmdBackfill(f, nil),
