@@ -68,6 +68,13 @@ func ExitCode(err error) int {
 	if errors.As(err, &ee) {
 		return ee.Code
 	}
+	var awe *AWSError
+	if errors.As(err, &awe) {
+		if awe.Preflight {
+			return ExitUsage
+		}
+		return ExitRuntime
+	}
 	var fe *FlagError
 	var ue *UsageError
 	var pe *plan.Error

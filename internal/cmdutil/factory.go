@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,7 +173,10 @@ func (f *Factory) Creds(mfaTokens map[string]string) *creds.Provider {
 		// the terminal under the status display.
 		sdk := l.Named("aws-sdk")
 		opts.Logger = smithylogging.LoggerFunc(func(c smithylogging.Classification, format string, v ...any) {
-			if c == smithylogging.Debug {
+			// The instance-metadata client's warnings ("falling back to
+			// IMDSv1") are the credential chain looking for an EC2 role:
+			// noise before the error that explains what is missing.
+			if c == smithylogging.Debug || strings.Contains(format, "IMDS") {
 				sdk.Debug(fmt.Sprintf(format, v...))
 				return
 			}

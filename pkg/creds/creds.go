@@ -231,7 +231,11 @@ func (p *Provider) build(ctx context.Context, t plan.Table, endpoint string) (*C
 	if err != nil {
 		var noProfile config.SharedConfigProfileNotExistError
 		if errors.As(err, &noProfile) {
-			return nil, &plan.Error{Msg: fmt.Sprintf("table %s: AWS profile %q is not in the shared config or credentials file (see `aws configure list-profiles`)", t.Table, t.Profile)}
+			name := t.Profile
+			if name == "" {
+				name = noProfile.Profile // from AWS_PROFILE
+			}
+			return nil, &plan.Error{Msg: fmt.Sprintf("table %s: AWS profile %q is not in the shared config or credentials file (see `aws configure list-profiles`)", t.Table, name)}
 		}
 		return nil, &plan.Error{Msg: fmt.Sprintf("table %s: cannot load AWS configuration: %v", t.Table, err)}
 	}
@@ -277,6 +281,9 @@ func (p *Provider) build(ctx context.Context, t plan.Table, endpoint string) (*C
 	var ddbOpt func(*dynamodb.Options)
 	var streamsOpt func(*dynamodbstreams.Options)
 	if endpoint != "" {
+		if t.RoleARN == "" && cfg.Credentials != nil {
+			cfg.Credentials = aws.NewCredentialsCache(localFallback{next: cfg.Credentials})
+		}
 		cfg.BaseEndpoint = aws.String(endpoint)
 		ddbOpt = func(o *dynamodb.Options) {
 			o.BaseEndpoint = aws.String(endpoint)

@@ -75,7 +75,19 @@ func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
 	cmd.SetOut(f.IOStreams.Out)
 	cmd.SetErr(f.IOStreams.ErrOut)
 	started := markRunStart(cmd)
-	err := cmd.ExecuteContext(ctx)
+	ran, err := cmd.ExecuteContextC(ctx)
+	if err != nil && *started {
+		// No credentials, an expired SSO session, access denied…: say
+		// what is wrong and what to do instead of the SDK's chain.
+		command := ""
+		if ran != nil {
+			switch ran.Name() {
+			case "backfill", "stream", "sync", "diff":
+				command = ran.Name()
+			}
+		}
+		err = cmdutil.ExplainAWS(err, command)
+	}
 	if err != nil && !*started && cmdutil.ExitCode(err) == cmdutil.ExitRuntime {
 		// Unknown commands, bad arguments, missing required flags: cobra
 		// found them before the command started, so nothing was done.
@@ -108,6 +120,10 @@ func printError(f *cmdutil.Factory, root *cobra.Command, args []string, err erro
 		fmt.Fprintln(w, "Interrupted: progress is checkpointed; run the same command again to resume.")
 	default:
 		fmt.Fprintf(w, "Error: %v\n", err)
+		var awe *cmdutil.AWSError
+		if errors.As(err, &awe) && f.Globals.LogLevel == "debug" {
+			fmt.Fprintf(w, "Cause: %v\n", awe.Err)
+		}
 	}
 }
 
