@@ -128,7 +128,7 @@ func runSchedule(t *testing.T, bin string, s *Schedule) {
 func (r *runner) writerErr() error {
 	select {
 	case <-r.w.done:
-		return r.w.err
+		return r.w.stop()
 	default:
 		return nil
 	}

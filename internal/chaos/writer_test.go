@@ -62,12 +62,16 @@ func randomItem(r *rand.Rand, pk string) map[string]av {
 	return it
 }
 
+// writers is how many goroutines change the input at once, each on its
+// own keys (DynamoDB Local takes tens to hundreds of milliseconds a write
+// on a busy machine; one writer alone changes too little).
+const writers = 3
+
 // writer changes the input table until stopped.
 type writer struct {
 	c     *dynamodb.Client
 	table string
 	keys  int
-	r     *rand.Rand
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -81,26 +85,46 @@ type writer struct {
 
 func startWriter(c *dynamodb.Client, table string, keys int, seed uint64, start time.Time) *writer {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &writer{c: c, table: table, keys: keys, r: rand.New(rand.NewPCG(seed, 0x77726974)),
+	w := &writer{c: c, table: table, keys: keys,
 		cancel: cancel, done: make(chan struct{}), counts: map[string]int{}, start: start, hist: map[string][]string{}}
-	go func() {
-		defer close(w.done)
-		for ctx.Err() == nil {
-			if err := w.step(ctx); err != nil {
-				if !errors.Is(err, context.Canceled) && ctx.Err() == nil {
-					w.err = err
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := &loop{w: w, r: rand.New(rand.NewPCG(seed, 0x77726974+uint64(g))), g: g}
+			for ctx.Err() == nil {
+				if err := l.step(ctx); err != nil {
+					if !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+						w.mu.Lock()
+						w.err = err
+						w.mu.Unlock()
+						cancel()
+					}
+					return
 				}
-				return
+				t := time.NewTimer(time.Duration(5+l.r.IntN(35)) * time.Millisecond)
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+				}
+				t.Stop()
 			}
-			t := time.NewTimer(time.Duration(5+w.r.IntN(35)) * time.Millisecond)
-			select {
-			case <-ctx.Done():
-			case <-t.C:
-			}
-			t.Stop()
-		}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(w.done)
 	}()
 	return w
+}
+
+// loop is one writer goroutine: its random source, and the keys whose
+// index is g modulo writers.
+type loop struct {
+	w *writer
+	r *rand.Rand
+	g int
 }
 
 // stop stops the writer and returns its error, if any. After stop returns
@@ -108,6 +132,8 @@ func startWriter(c *dynamodb.Client, table string, keys int, seed uint64, start 
 func (w *writer) stop() error {
 	w.cancel()
 	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	return w.err
 }
 
@@ -149,35 +175,36 @@ func (w *writer) count(kind string) {
 	w.mu.Unlock()
 }
 
-func (w *writer) step(ctx context.Context) error {
-	k := key(w.r.IntN(w.keys))
-	switch p := w.r.IntN(100); {
+func (l *loop) step(ctx context.Context) error {
+	w := l.w
+	k := key(l.r.IntN((w.keys+writers-1-l.g)/writers)*writers + l.g)
+	switch p := l.r.IntN(100); {
 	case p < 35:
 		w.count("put")
-		return w.put(ctx, k)
+		return l.put(ctx, k)
 	case p < 65:
 		w.count("update")
-		return w.update(ctx, k)
+		return l.update(ctx, k)
 	case p < 78:
 		w.count("delete")
-		return w.del(ctx, k)
+		return l.del(ctx, k)
 	case p < 90:
 		w.count("reinsert")
-		if err := w.del(ctx, k); err != nil {
+		if err := l.del(ctx, k); err != nil {
 			return err
 		}
-		return w.put(ctx, k)
+		return l.put(ctx, k)
 	default:
 		w.count("burst")
-		for range 5 + w.r.IntN(40) {
+		for range 5 + l.r.IntN(40) {
 			var err error
-			switch w.r.IntN(6) {
+			switch l.r.IntN(6) {
 			case 0:
-				err = w.del(ctx, k)
+				err = l.del(ctx, k)
 			case 1, 2:
-				err = w.put(ctx, k)
+				err = l.put(ctx, k)
 			default:
-				err = w.update(ctx, k)
+				err = l.update(ctx, k)
 			}
 			if err != nil {
 				return err
@@ -187,14 +214,16 @@ func (w *writer) step(ctx context.Context) error {
 	}
 }
 
-func (w *writer) put(ctx context.Context, k string) error {
+func (l *loop) put(ctx context.Context, k string) error {
+	w := l.w
 	w.ops.Add(1)
-	_, err := w.c.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(w.table), Item: randomItem(w.r, k)})
+	_, err := w.c.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(w.table), Item: randomItem(l.r, k)})
 	w.note(k, "put", err)
 	return err
 }
 
-func (w *writer) del(ctx context.Context, k string) error {
+func (l *loop) del(ctx context.Context, k string) error {
+	w := l.w
 	w.ops.Add(1)
 	_, err := w.c.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(w.table),
 		Key: map[string]av{"pk": &types.AttributeValueMemberS{Value: k}}})
@@ -202,26 +231,27 @@ func (w *writer) del(ctx context.Context, k string) error {
 	return err
 }
 
-func (w *writer) update(ctx context.Context, k string) error {
+func (l *loop) update(ctx context.Context, k string) error {
+	w := l.w
 	w.ops.Add(1)
 	in := &dynamodb.UpdateItemInput{TableName: aws.String(w.table),
 		Key: map[string]av{"pk": &types.AttributeValueMemberS{Value: k}}}
-	switch w.r.IntN(5) {
+	switch l.r.IntN(5) {
 	case 0:
 		in.UpdateExpression = aws.String("SET v = if_not_exists(v, :zero) + :one, s = :s")
 		in.ExpressionAttributeValues = map[string]av{
 			":zero": &types.AttributeValueMemberN{Value: "0"},
 			":one":  &types.AttributeValueMemberN{Value: "1"},
-			":s":    &types.AttributeValueMemberS{Value: "u" + strconv.Itoa(w.r.IntN(1000))},
+			":s":    &types.AttributeValueMemberS{Value: "u" + strconv.Itoa(l.r.IntN(1000))},
 		}
 	case 1:
 		in.UpdateExpression = aws.String("ADD ns :n")
-		in.ExpressionAttributeValues = map[string]av{":n": &types.AttributeValueMemberNS{Value: []string{strconv.Itoa(w.r.IntN(30)) + ".0"}}}
+		in.ExpressionAttributeValues = map[string]av{":n": &types.AttributeValueMemberNS{Value: []string{strconv.Itoa(l.r.IntN(30)) + ".0"}}}
 	case 2:
 		in.UpdateExpression = aws.String("SET l = list_append(if_not_exists(l, :empty), :one)")
 		in.ExpressionAttributeValues = map[string]av{
 			":empty": &types.AttributeValueMemberL{Value: []av{}},
-			":one":   &types.AttributeValueMemberL{Value: []av{&types.AttributeValueMemberN{Value: strconv.Itoa(w.r.IntN(9))}}},
+			":one":   &types.AttributeValueMemberL{Value: []av{&types.AttributeValueMemberN{Value: strconv.Itoa(l.r.IntN(9))}}},
 		}
 	case 3:
 		in.UpdateExpression = aws.String("REMOVE s, ss, m")
@@ -229,7 +259,7 @@ func (w *writer) update(ctx context.Context, k string) error {
 		in.UpdateExpression = aws.String("SET m = :m, d = :d")
 		in.ExpressionAttributeValues = map[string]av{
 			":m": &types.AttributeValueMemberM{Value: map[string]av{"y": &types.AttributeValueMemberS{Value: "x"}, "e": &types.AttributeValueMemberM{Value: map[string]av{}}}},
-			":d": &types.AttributeValueMemberN{Value: fmt.Sprintf("%d.250", w.r.IntN(100))},
+			":d": &types.AttributeValueMemberN{Value: fmt.Sprintf("%d.250", l.r.IntN(100))},
 		}
 	}
 	_, err := w.c.UpdateItem(ctx, in)

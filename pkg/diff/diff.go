@@ -27,7 +27,6 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ddbsync/ddbsync/internal/logging"
 	"github.com/ddbsync/ddbsync/pkg/creds"
 	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/plan"
@@ -58,6 +57,10 @@ type Table struct {
 	// Stats receives the counters of a slave (nil: one is created). Not
 	// used for the master.
 	Stats *stats.Entry
+	// Logger receives the lines about a slave (nil: Config.Logger). The
+	// command names it after the master and the slave. Not used for the
+	// master.
+	Logger *zap.Logger
 }
 
 // Config is one diff run.
@@ -257,7 +260,11 @@ func Prepare(ctx context.Context, cfg Config) (*Differ, error) {
 		}
 		st.ApproxItems.Store(aws.ToInt64(mdesc.ItemCount))
 		st.ApproxBytes.Store(aws.ToInt64(mdesc.TableSizeBytes))
-		d.slaves = append(d.slaves, &slave{Table: s, st: st, log: logging.ForEntry(log, cfg.Master.Label, s.Label)})
+		slaveLog := s.Logger
+		if slaveLog == nil {
+			slaveLog = log
+		}
+		d.slaves = append(d.slaves, &slave{Table: s, st: st, log: slaveLog})
 	}
 	return d, nil
 }

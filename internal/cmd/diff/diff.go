@@ -359,7 +359,8 @@ func diffRun(ctx context.Context, o *Options) error {
 		label := sc.Region + ":" + e.Output.Table
 		cfg.Slaves = append(cfg.Slaves, diff.Table{
 			Name: e.Output.Table, Label: label, Client: sc.DynamoDB,
-			Stats: reg.Add(stats.NewEntry(cfg.Master.Label, label)),
+			Stats:  reg.Add(stats.NewEntry(cfg.Master.Label, label)),
+			Logger: logging.ForEntry(log, cfg.Master.Label, label),
 		})
 	}
 	d, err := diff.Prepare(ctx, cfg)
