@@ -32,8 +32,10 @@ func TestFilter(t *testing.T) {
 		{`item.qty + 1 == 4`, acme, true, ""},
 		{`item.tenant + 1 == 4`, acme, false, "no such overload"},
 		{`item.tenant.startsWith("ac")`, acme, true, ""},
-		{`item.tenant.upperAscii() == "ACME"`, acme, true, ""}, // ext.Strings
-		{`item.tenant`, acme, false, "not a bool"},             // dyn at compile time
+		{`item.tenant.upperAscii() == "ACME"`, acme, true, ""},              // ext.Strings
+		{`base64.encode(bytes(item.tenant)) == "YWNtZQ=="`, acme, true, ""}, // ext.Encoders
+		{`"acme" in [item.tenant, "x"]`, acme, true, ""},
+		{`item.tenant`, acme, false, "not a bool"}, // dyn at compile time
 	}
 	for _, c := range cases {
 		t.Run(c.filter, func(t *testing.T) {
@@ -312,6 +314,7 @@ func TestEvaluationErrors(t *testing.T) {
 		{"wrong type", "set:\n  x: item.s * 2\n", "set", "x", "no such overload"},
 		{"division by zero", "set:\n  x: item.n / 0\n", "set", "x", "division by zero"},
 		{"NaN", "set:\n  x: 0.0 / 0.0\n", "set", "x", "NaN"},
+		{"int overflow", "set:\n  x: 9223372036854775807 + item.n\n", "set", "x", "overflow"},
 		{"infinity", "set:\n  x: 1.0 / 0.0\n", "set", "x", "+Inf"},
 		{"a map with int keys", "set:\n  x: '{1: 2}'\n", "set", "x", "string keys"},
 		{"a malformed input number", "set:\n  x: item.pk\n  y: item.n + 1\n", "item", "bad", "invalid number"},
