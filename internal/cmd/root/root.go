@@ -232,6 +232,7 @@ Exit status:
 		iampolicycmd.NewCmdIAMPolicy(f, nil),
 		versioncmd.NewCmdVersion(f, nil),
 	)
+	cmdutil.RegisterAWSCompletions(cmd, f)
 	cmd.CompletionOptions.HiddenDefaultCmd = false
 	return cmd
 }
