@@ -175,7 +175,12 @@ func (w *writer) count(kind string) {
 	w.mu.Unlock()
 }
 
-func (l *loop) step(ctx context.Context) error {
+// step makes one change (or a burst). Stopping (ctx) is checked between
+// writes only: a write is never cancelled in flight, because DynamoDB
+// Local may still apply a request whose client gave up, after the test
+// has read the input for the last time.
+func (l *loop) step(stop context.Context) error {
+	ctx := context.WithoutCancel(stop)
 	w := l.w
 	k := key(l.r.IntN((w.keys+writers-1-l.g)/writers)*writers + l.g)
 	switch p := l.r.IntN(100); {
@@ -197,6 +202,9 @@ func (l *loop) step(ctx context.Context) error {
 	default:
 		w.count("burst")
 		for range 5 + l.r.IntN(40) {
+			if stop.Err() != nil {
+				return nil
+			}
 			var err error
 			switch l.r.IntN(6) {
 			case 0:
