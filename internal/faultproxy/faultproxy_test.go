@@ -30,6 +30,7 @@ import (
 	"github.com/ddbsync/ddbsync/pkg/creds"
 	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	ddbretry "github.com/ddbsync/ddbsync/pkg/retry"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
@@ -203,8 +204,8 @@ func TestErrorsAreTypedAndRetryable(t *testing.T) {
 			if !errors.As(err, &st) || st.HTTPStatusCode() != tc.status {
 				t.Errorf("status = %v, want %d", st, tc.status)
 			}
-			if got := dynamo.IsThrottle(err); got != tc.throttle {
-				t.Errorf("dynamo.IsThrottle = %v, want %v", got, tc.throttle)
+			if got := ddbretry.IsThrottle(err); got != tc.throttle {
+				t.Errorf("ddbretry.IsThrottle = %v, want %v", got, tc.throttle)
 			}
 			if retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) != aws.TrueTernary {
 				t.Errorf("the SDK's retryer would not retry %v", err)
@@ -235,8 +236,8 @@ func TestErrorsAreTypedAndRetryable(t *testing.T) {
 		if !errors.As(err, &le) {
 			t.Fatalf("error %T %v, want *LimitExceededException", err, err)
 		}
-		if !dynamo.IsThrottle(err) {
-			t.Error("dynamo.IsThrottle(LimitExceededException) = false")
+		if !ddbretry.IsThrottle(err) {
+			t.Error("ddbretry.IsThrottle(LimitExceededException) = false")
 		}
 		if err := p.SetRules([]faultproxy.Rule{{Op: "ListStreams", Kind: faultproxy.InternalServerError, Rate: 1}}); err != nil {
 			t.Fatal(err)
@@ -272,7 +273,7 @@ func TestDroppedConnections(t *testing.T) {
 			if err == nil {
 				t.Fatal("PutItem succeeded on a dropped connection")
 			}
-			if !dynamo.IsRetryable(err) {
+			if !ddbretry.IsRetryable(err) {
 				t.Errorf("dropped connection error is not retryable: %v", err)
 			}
 			wantWritten := kind == faultproxy.DropAfter
@@ -483,7 +484,7 @@ func TestWorkloadsUnderEachFault(t *testing.T) {
 				reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
 			}
 			st := stats.NewEntry("in", "out")
-			w := &dynamo.Writer{Client: c, Table: table, Stats: st, Backoff: creds.Backoff{Base: time.Millisecond, Max: 20 * time.Millisecond}}
+			w := &dynamo.Writer{Client: c, Table: table, Stats: st, Backoff: ddbretry.Backoff{Base: time.Millisecond, Max: 20 * time.Millisecond}}
 			for i := 0; i < len(reqs); i += 5 { // small batches: more requests to fault
 				if n, err := w.Write(ctx, reqs[i:i+5]); err != nil || n != 5 {
 					t.Fatalf("Write = %d, %v; want 5", n, err)
@@ -655,13 +656,13 @@ func TestConcurrentWritersWhileRatesChange(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			_ = dynamo.Sleep(ctx, 3*time.Millisecond)
+			_ = ddbretry.Sleep(ctx, 3*time.Millisecond)
 		}
 	}()
 	g, gctx := errgroup.WithContext(ctx)
 	for _, b := range batches {
 		g.Go(func() error {
-			w := &dynamo.Writer{Client: c, Table: table, Backoff: creds.Backoff{Base: time.Millisecond, Max: 20 * time.Millisecond}}
+			w := &dynamo.Writer{Client: c, Table: table, Backoff: ddbretry.Backoff{Base: time.Millisecond, Max: 20 * time.Millisecond}}
 			for i := 0; i < len(b); i += 5 { // small batches: more requests
 				n, err := w.Write(gctx, b[i:i+5])
 				if err == nil && n != 5 {

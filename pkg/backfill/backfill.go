@@ -14,10 +14,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"go.uber.org/zap"
 
-	"github.com/ddbsync/ddbsync/pkg/creds"
 	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/retry"
 	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 )
@@ -77,9 +77,9 @@ type Config struct {
 	// PageSize is the Scan Limit of each page (0: pages of up to 1 MB, as
 	// DynamoDB returns them; a read budget may make pages smaller).
 	PageSize int32
-	// Backoff between rounds of a throttled Scan or BatchWriteItem (zero:
-	// 50 ms base, 10 s cap).
-	Backoff creds.Backoff
+	// Backoff between rounds of a throttled Scan or BatchWriteItem (zero
+	// fields: retry.DefaultBase, retry.DefaultMax).
+	Backoff retry.Backoff
 	// Now is the clock of --skip-expired (nil: time.Now).
 	Now func() time.Time
 

@@ -19,9 +19,9 @@ import (
 
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
 	"github.com/ddbsync/ddbsync/pkg/backfill"
-	"github.com/ddbsync/ddbsync/pkg/creds"
 	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/retry"
 	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 )
@@ -32,7 +32,7 @@ func config(t *testing.T, c backfill.SourceAPI, d backfill.DestAPI, in, out stri
 		Store: state.NewMemory(), StateKey: "entry-" + in,
 		Stats:   stats.NewEntry(in, out),
 		Logger:  zaptest.NewLogger(t),
-		Backoff: creds.Backoff{Base: time.Millisecond, Max: 20 * time.Millisecond},
+		Backoff: retry.Backoff{Base: time.Millisecond, Max: 20 * time.Millisecond},
 	}
 }
 

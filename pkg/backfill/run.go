@@ -15,10 +15,10 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ddbsync/ddbsync/pkg/creds"
 	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/retry"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
@@ -38,7 +38,7 @@ type run struct {
 	writer    *dynamo.Writer
 	rlim      *dynamo.Limiter
 	scanLimit int32
-	backoff   creds.Backoff
+	pacer     *retry.Pacer
 	jobs      chan *batch
 }
 
@@ -202,13 +202,7 @@ func (r *run) run(ctx context.Context) (Result, error) {
 
 	// Capacity budgets and the writer.
 	r.rlim = dynamo.NewLimiter(cfg.MaxRCU)
-	r.backoff = cfg.Backoff
-	if r.backoff.Base <= 0 {
-		r.backoff.Base = 50 * time.Millisecond
-	}
-	if r.backoff.Max <= 0 {
-		r.backoff.Max = 10 * time.Second
-	}
+	r.pacer = &retry.Pacer{Backoff: cfg.Backoff, Retries: &r.st.Retries, Throttles: &r.st.Throttles}
 	r.writer = &dynamo.Writer{Client: cfg.Dest, Table: cfg.OutputTable, Limiter: dynamo.NewLimiter(cfg.MaxWCU), Stats: r.st, Backoff: cfg.Backoff}
 	parallel := cfg.Parallel
 	if parallel <= 0 {
@@ -431,41 +425,29 @@ func (r *run) scanPage(ctx context.Context, s *segment, in *dynamodb.ScanInput) 
 	if err := r.rlim.Wait(ctx, est); err != nil {
 		return nil, err
 	}
-	attempt, errRounds := 0, 0
-	for {
-		out, err := r.cfg.Source.Scan(ctx, in)
-		if err == nil {
-			consumed := 0.0
-			if out.ConsumedCapacity != nil {
-				consumed = aws.ToFloat64(out.ConsumedCapacity.CapacityUnits)
-			}
-			r.rcu.Add(consumed)
-			r.st.ConsumedRCU.Add(consumed)
-			s.lastRCU = consumed
-			if err := r.rlim.Settle(ctx, len(out.Items), est, consumed); err != nil {
-				return nil, err
-			}
-			return out, nil
-		}
+	var out *dynamodb.ScanOutput
+	err := r.pacer.Call(ctx, func() error {
+		var err error
+		out, err = r.cfg.Source.Scan(ctx, in)
+		return err
+	})
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		throttled := dynamo.IsThrottle(err)
-		if !throttled {
-			if !dynamo.IsRetryable(err) || errRounds >= 5 {
-				return nil, &dynamo.TableError{Table: r.cfg.InputTable, Op: "Scan", Err: err}
-			}
-			errRounds++
-		}
-		r.st.Retries.Add(1)
-		if throttled {
-			r.st.Throttles.Add(1)
-		}
-		attempt++
-		if err := dynamo.Sleep(ctx, r.backoff.Delay(attempt)); err != nil {
-			return nil, err
-		}
+		return nil, &dynamo.TableError{Table: r.cfg.InputTable, Op: "Scan", Err: err}
 	}
+	consumed := 0.0
+	if out.ConsumedCapacity != nil {
+		consumed = aws.ToFloat64(out.ConsumedCapacity.CapacityUnits)
+	}
+	r.rcu.Add(consumed)
+	r.st.ConsumedRCU.Add(consumed)
+	s.lastRCU = consumed
+	if err := r.rlim.Settle(ctx, len(out.Items), est, consumed); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (r *run) writeLoop(ctx context.Context) error {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -28,6 +27,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	ddbretry "github.com/ddbsync/ddbsync/pkg/retry"
 )
 
 // Defaults of the retry settings.
@@ -144,37 +144,9 @@ func NewRetryer(maxRetries int, base, maxBackoff time.Duration) aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = maxRetries + 1
 		o.MaxBackoff = maxBackoff
-		o.Backoff = Backoff{Base: base, Max: maxBackoff}
+		o.Backoff = ddbretry.Backoff{Base: base, Max: maxBackoff}
 		o.RateLimiter = ratelimit.None
 	})
-}
-
-// Backoff is exponential backoff with full jitter: attempt n (from 1)
-// waits a uniform random time in [0, min(Max, Base·2ⁿ⁻¹)].
-type Backoff struct {
-	Base, Max time.Duration
-}
-
-// BackoffDelay implements retry.BackoffDelayer.
-func (b Backoff) BackoffDelay(attempt int, _ error) (time.Duration, error) {
-	return b.Delay(attempt), nil
-}
-
-// Delay returns the delay before retry number attempt (from 1).
-func (b Backoff) Delay(attempt int) time.Duration {
-	if attempt < 1 {
-		attempt = 1
-	}
-	ceil := b.Max
-	if attempt < 40 {
-		if d := b.Base << (attempt - 1); d > 0 && d < ceil {
-			ceil = d
-		}
-	}
-	if ceil <= 0 {
-		return 0
-	}
-	return time.Duration(rand.Int64N(int64(ceil) + 1))
 }
 
 // For returns the clients for a table reference.

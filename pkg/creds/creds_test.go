@@ -23,6 +23,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	ddbretry "github.com/ddbsync/ddbsync/pkg/retry"
 )
 
 // Recognisable secrets: none of them may ever appear in an error.
@@ -503,7 +504,7 @@ func TestRetryer(t *testing.T) {
 		}
 		std := retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = 11
-			o.Backoff = Backoff{Base: time.Microsecond, Max: time.Microsecond}
+			o.Backoff = ddbretry.Backoff{Base: time.Microsecond, Max: time.Microsecond}
 		})
 		var lastErr error
 		for i := 0; i < 40 && lastErr == nil; i++ {
@@ -531,20 +532,6 @@ func TestRetryer(t *testing.T) {
 			t.Fatalf("validation: err %v after %d calls", err, fake.ddbCalls)
 		}
 	})
-}
-
-func TestBackoff(t *testing.T) {
-	b := Backoff{Base: 10 * time.Millisecond, Max: 100 * time.Millisecond}
-	for attempt, ceil := range map[int]time.Duration{0: 10 * time.Millisecond, 1: 10 * time.Millisecond, 2: 20 * time.Millisecond, 4: 80 * time.Millisecond, 5: 100 * time.Millisecond, 80: 100 * time.Millisecond} {
-		for i := 0; i < 200; i++ {
-			if d := b.Delay(attempt); d < 0 || d > ceil {
-				t.Fatalf("Delay(%d) = %s, want within [0, %s]", attempt, d, ceil)
-			}
-		}
-	}
-	if d := (Backoff{}).Delay(3); d != 0 {
-		t.Fatalf("zero backoff gave %s", d)
-	}
 }
 
 func TestNoSecretsInErrors(t *testing.T) {

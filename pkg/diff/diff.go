@@ -27,9 +27,9 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ddbsync/ddbsync/pkg/creds"
 	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/retry"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
@@ -112,8 +112,8 @@ type Config struct {
 	// logged (0: 10 s; negative: after every page).
 	ResumeLogEvery time.Duration
 	// Backoff between retries of throttled requests and unprocessed keys
-	// (zero: 50 ms base, 10 s cap).
-	Backoff creds.Backoff
+	// (zero fields: retry.DefaultBase, retry.DefaultMax).
+	Backoff retry.Backoff
 
 	Logger *zap.Logger // nil: no logs
 }
@@ -211,12 +211,6 @@ func Prepare(ctx context.Context, cfg Config) (*Differ, error) {
 	}
 	if cfg.ResumeLogEvery == 0 {
 		cfg.ResumeLogEvery = 10 * time.Second
-	}
-	if cfg.Backoff.Base <= 0 {
-		cfg.Backoff.Base = 50 * time.Millisecond
-	}
-	if cfg.Backoff.Max <= 0 {
-		cfg.Backoff.Max = 10 * time.Second
 	}
 	ign, err := NewMatcher(cfg.Ignore)
 	if err != nil {
@@ -551,39 +545,24 @@ func (d *Differ) pageProgress(w walkSpec, seg *segment) {
 // (5xx, broken connections) a few rounds beyond the SDK's own retries.
 // Other errors come back as a *dynamo.TableError.
 func (d *Differ) retry(ctx context.Context, st *stats.Entry, table, op string, fn func() error) error {
-	rounds, stall := 0, 0
-	for {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		throttled := dynamo.IsThrottle(err)
-		if !throttled && (!dynamo.IsRetryable(err) || rounds >= 5) {
-			return &dynamo.TableError{Table: table, Op: op, Err: err}
-		}
-		if !throttled {
-			rounds++
-		}
-		if st != nil {
-			st.Retries.Add(1)
-			if throttled {
-				st.Throttles.Add(1)
-			}
-		}
-		stall++
+	p := &retry.Pacer{Backoff: d.cfg.Backoff, OnRetry: func(err error) {
 		msg := fmt.Sprintf("%s on %s failed, retrying: %s", op, table, dynamo.Describe(err))
 		if d.cfg.Verbose {
 			d.log.Info(msg)
 		} else {
 			d.log.Debug(msg)
 		}
-		if err := dynamo.Sleep(ctx, d.cfg.Backoff.Delay(stall)); err != nil {
-			return err
-		}
+	}}
+	if st != nil {
+		p.Retries, p.Throttles = &st.Retries, &st.Throttles
 	}
+	if err := p.Call(ctx, fn); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &dynamo.TableError{Table: table, Op: op, Err: err}
+	}
+	return nil
 }
 
 // batchGet reads the items with the given keys (distinct) and returns
@@ -599,30 +578,14 @@ func (d *Differ) batchGet(ctx context.Context, t Table, keys []item, consistent 
 
 func (d *Differ) batchGetInto(ctx context.Context, t Table, keys []item, consistent bool, st *stats.Entry, rcu func(float64), found map[string]item) error {
 	pending := keys
-	stall := 0
-	for len(pending) > 0 {
-		var out *dynamodb.BatchGetItemOutput
-		err := d.retry(ctx, st, t.Name, "BatchGetItem", func() error {
-			var err error
-			out, err = t.Client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
-				RequestItems: map[string]types.KeysAndAttributes{
-					t.Name: {Keys: pending, ConsistentRead: aws.Bool(consistent)},
-				},
-				ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-			}, countRetries(st))
-			return err
-		})
+	err := d.retry(ctx, st, t.Name, "BatchGetItem", func() error {
+		out, err := t.Client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+			RequestItems: map[string]types.KeysAndAttributes{
+				t.Name: {Keys: pending, ConsistentRead: aws.Bool(consistent)},
+			},
+			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+		}, countRetries(st))
 		if err != nil {
-			var ae smithy.APIError
-			if len(pending) > 1 && errors.As(err, &ae) && ae.ErrorCode() == "ValidationException" {
-				// e.g. a response above the size limit: ask in halves.
-				half := len(pending) / 2
-				d.log.Debug(fmt.Sprintf("BatchGetItem of %d keys on %s rejected (%s); splitting", len(pending), t.Name, dynamo.Describe(err)))
-				if err := d.batchGetInto(ctx, t, pending[:half], consistent, st, rcu, found); err != nil {
-					return err
-				}
-				return d.batchGetInto(ctx, t, pending[half:], consistent, st, rcu, found)
-			}
 			return err
 		}
 		for _, c := range out.ConsumedCapacity {
@@ -635,20 +598,21 @@ func (d *Differ) batchGetInto(ctx context.Context, t Table, keys []item, consist
 		if len(un) == 0 {
 			return nil
 		}
-		if st != nil {
-			st.Retries.Add(1)
-		}
-		if len(un) < len(pending) {
-			stall = 1
-		} else {
-			stall++
-		}
+		progress := len(un) < len(pending)
 		pending = un
-		if err := dynamo.Sleep(ctx, d.cfg.Backoff.Delay(stall)); err != nil {
+		return retry.Again(progress)
+	})
+	var ae smithy.APIError
+	if err != nil && len(pending) > 1 && errors.As(err, &ae) && ae.ErrorCode() == "ValidationException" {
+		// e.g. a response above the size limit: ask in halves.
+		half := len(pending) / 2
+		d.log.Debug(fmt.Sprintf("BatchGetItem of %d keys on %s rejected (%s); splitting", len(pending), t.Name, dynamo.Describe(err)))
+		if err := d.batchGetInto(ctx, t, pending[:half], consistent, st, rcu, found); err != nil {
 			return err
 		}
+		return d.batchGetInto(ctx, t, pending[half:], consistent, st, rcu, found)
 	}
-	return nil
+	return err
 }
 
 // countRetries is the per-call option that counts the SDK's own retries

@@ -269,8 +269,6 @@ func TestLargeItemsBatchGet(t *testing.T) {
 	}
 }
 
-var fastBackoff = creds_Backoff()
-
 // Several slaves at once, each with its own differences and counters.
 func TestSeveralSlaves(t *testing.T) {
 	c, _ := ddbtest.Clients(t)

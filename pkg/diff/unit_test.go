@@ -7,13 +7,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/ddbsync/ddbsync/pkg/creds"
 	"github.com/ddbsync/ddbsync/pkg/diff"
+	"github.com/ddbsync/ddbsync/pkg/retry"
 )
 
-func creds_Backoff() creds.Backoff {
-	return creds.Backoff{Base: time.Millisecond, Max: 20 * time.Millisecond}
-}
+// fastBackoff keeps the tests' retries short.
+var fastBackoff = retry.Backoff{Base: time.Millisecond, Max: 20 * time.Millisecond}
 
 // DynamoDB Local normalises numbers and sorts set elements on write, so
 // these cases are unit tests.

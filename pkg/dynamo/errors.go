@@ -1,6 +1,7 @@
-// Package dynamo is the DynamoDB layer shared by the engines: error
-// classification, key schemas and exact key encoding, the capacity
-// limiter and the batch writer.
+// Package dynamo is the DynamoDB layer shared by the engines: errors
+// that name their table, key schemas and exact key encoding, canonical
+// numbers, the capacity limiter and the batch writer. Which errors are
+// worth retrying, and the retry loop itself, are package retry's.
 package dynamo
 
 import (
@@ -9,42 +10,11 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"github.com/aws/smithy-go"
 )
-
-var throttleCodes = map[string]bool{
-	"ProvisionedThroughputExceededException": true,
-	"ThrottlingException":                    true,
-	"RequestLimitExceeded":                   true,
-	"LimitExceededException":                 true,
-	"Throttling":                             true,
-	"TooManyRequestsException":               true,
-}
-
-// IsThrottle reports whether err is DynamoDB (or Streams) throttling.
-func IsThrottle(err error) bool {
-	var ae smithy.APIError
-	if errors.As(err, &ae) && throttleCodes[ae.ErrorCode()] {
-		return true
-	}
-	return retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
-}
-
-// IsRetryable reports whether err is worth trying again later: throttling,
-// a 5xx or a broken connection, but not a cancelled context.
-func IsRetryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	if IsThrottle(err) {
-		return true
-	}
-	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
-}
 
 // IsNotFound reports whether err says the table (or stream) does not exist.
 func IsNotFound(err error) bool {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/ddbsync/ddbsync/pkg/retry"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
@@ -29,7 +30,7 @@ func CountRetries(st *stats.Entry) func(*middleware.Stack) error {
 					st.Retries.Add(1)
 				}
 				out, md, err := next.HandleFinalize(ctx, in)
-				if err != nil && IsThrottle(err) {
+				if err != nil && retry.IsThrottle(err) {
 					st.Throttles.Add(1)
 				}
 				return out, md, err

@@ -2,13 +2,12 @@ package dynamo
 
 import (
 	"context"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/retry"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
@@ -32,8 +31,8 @@ type Writer struct {
 	Limiter *Limiter     // nil: no budget
 	Stats   *stats.Entry // nil: not recorded
 	// Backoff between rounds of unprocessed items or throttled requests.
-	// Zero value: 50 ms base, 10 s cap.
-	Backoff creds.Backoff
+	// Zero fields: retry.DefaultBase, retry.DefaultMax.
+	Backoff retry.Backoff
 	// MaxErrorRounds is how many times a request failing with a retryable
 	// error other than throttling (5xx, broken connection) is sent again
 	// after the SDK's own retries gave up. Zero means 5.
@@ -46,10 +45,14 @@ type Writer struct {
 // (unprocessed items are resubmitted out of order); the error is a
 // *TableError, or ctx.Err().
 func (w *Writer) Write(ctx context.Context, reqs []types.WriteRequest) (int, error) {
+	p := &retry.Pacer{Backoff: w.Backoff, MaxErrors: w.MaxErrorRounds}
+	if w.Stats != nil {
+		p.Retries, p.Throttles = &w.Stats.Retries, &w.Stats.Throttles
+	}
 	written := 0
 	for start := 0; start < len(reqs); start += MaxBatchWrite {
 		end := min(start+MaxBatchWrite, len(reqs))
-		n, err := w.writeBatch(ctx, reqs[start:end])
+		n, err := w.writeBatch(ctx, p, reqs[start:end])
 		written += n
 		if err != nil {
 			return written, err
@@ -58,59 +61,26 @@ func (w *Writer) Write(ctx context.Context, reqs []types.WriteRequest) (int, err
 	return written, nil
 }
 
-func (w *Writer) backoff() creds.Backoff {
-	b := w.Backoff
-	if b.Base <= 0 {
-		b.Base = 50 * time.Millisecond
-	}
-	if b.Max <= 0 {
-		b.Max = 10 * time.Second
-	}
-	return b
-}
-
-func (w *Writer) writeBatch(ctx context.Context, pending []types.WriteRequest) (int, error) {
+// writeBatch writes up to 25 requests, resubmitting unprocessed ones.
+func (w *Writer) writeBatch(ctx context.Context, p *retry.Pacer, pending []types.WriteRequest) (int, error) {
 	written := 0
-	stall := 0     // consecutive rounds without progress
-	errRounds := 0 // rounds failed by non-throttle retryable errors
-	maxErr := w.MaxErrorRounds
-	if maxErr <= 0 {
-		maxErr = 5
-	}
-	for len(pending) > 0 {
+	var sendErr error // the error of BatchWriteItem itself, if the last try had one
+	err := p.Call(ctx, func() error {
+		sendErr = nil
 		if err := ctx.Err(); err != nil {
-			return written, err
+			return err
 		}
 		est := w.Limiter.Estimate(len(pending))
 		if err := w.Limiter.Wait(ctx, est); err != nil {
-			return written, err
+			return err
 		}
 		out, err := w.Client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
 			RequestItems:           map[string][]types.WriteRequest{w.Table: pending},
 			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
 		})
 		if err != nil {
-			if ctx.Err() != nil {
-				return written, ctx.Err()
-			}
-			throttled := IsThrottle(err)
-			if !throttled {
-				if !IsRetryable(err) || errRounds >= maxErr {
-					return written, &TableError{Table: w.Table, Op: "BatchWriteItem", Err: err}
-				}
-				errRounds++
-			}
-			if w.Stats != nil {
-				w.Stats.Retries.Add(1)
-				if throttled {
-					w.Stats.Throttles.Add(1)
-				}
-			}
-			stall++
-			if err := sleep(ctx, w.backoff().Delay(stall)); err != nil {
-				return written, err
-			}
-			continue
+			sendErr = err
+			return err
 		}
 		consumed := 0.0
 		for _, c := range out.ConsumedCapacity {
@@ -123,41 +93,17 @@ func (w *Writer) writeBatch(ctx context.Context, pending []types.WriteRequest) (
 		done := len(pending) - len(unprocessed)
 		written += done
 		if err := w.Limiter.Settle(ctx, done, est, consumed); err != nil {
-			return written, err
+			return err
 		}
 		if len(unprocessed) == 0 {
-			return written, nil
+			return nil
 		}
 		// Unprocessed items mean the table is at its capacity: back off.
-		if w.Stats != nil {
-			w.Stats.Retries.Add(1)
-		}
-		if done > 0 {
-			stall = 1
-		} else {
-			stall++
-		}
 		pending = unprocessed
-		if err := sleep(ctx, w.backoff().Delay(stall)); err != nil {
-			return written, err
-		}
+		return retry.Again(done > 0)
+	})
+	if err != nil && sendErr != nil && ctx.Err() == nil {
+		err = &TableError{Table: w.Table, Op: "BatchWriteItem", Err: err}
 	}
-	return written, nil
+	return written, err
 }
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// Sleep waits for d or until ctx ends.
-func Sleep(ctx context.Context, d time.Duration) error { return sleep(ctx, d) }

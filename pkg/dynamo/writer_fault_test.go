@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/ddbsync/ddbsync/pkg/creds"
 	"github.com/ddbsync/ddbsync/pkg/dynamo"
+	"github.com/ddbsync/ddbsync/pkg/retry"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
@@ -63,7 +63,7 @@ func requests(n int) []types.WriteRequest {
 func TestWriterRetriesUnprocessedAndThrottling(t *testing.T) {
 	f := &flaky{written: map[string]int{}, failWith: &types.ProvisionedThroughputExceededException{Message: new(string)}}
 	st := stats.NewEntry("a", "b")
-	w := &dynamo.Writer{Client: f, Table: "t", Stats: st, Backoff: creds.Backoff{Base: time.Microsecond, Max: time.Millisecond}}
+	w := &dynamo.Writer{Client: f, Table: "t", Stats: st, Backoff: retry.Backoff{Base: time.Microsecond, Max: time.Millisecond}}
 	n, err := w.Write(context.Background(), requests(110))
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +84,7 @@ func TestWriterRetriesUnprocessedAndThrottling(t *testing.T) {
 func TestWriterStopsOnValidationError(t *testing.T) {
 	msg := "One or more parameter values were invalid"
 	f := &flaky{written: map[string]int{}, failWith: &types.ResourceNotFoundException{Message: &msg}}
-	w := &dynamo.Writer{Client: f, Table: "t", Backoff: creds.Backoff{Base: time.Microsecond, Max: time.Millisecond}}
+	w := &dynamo.Writer{Client: f, Table: "t", Backoff: retry.Backoff{Base: time.Microsecond, Max: time.Millisecond}}
 	n, err := w.Write(context.Background(), requests(30))
 	var te *dynamo.TableError
 	if !errors.As(err, &te) || te.Table != "t" {

@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/ddbsync/ddbsync/pkg/dynamo"
+	"github.com/ddbsync/ddbsync/pkg/retry"
 )
 
 // ProcessOptions configure Process.
@@ -166,7 +166,7 @@ func (m *Manager) processLoop(ctx context.Context, scope string, opts ProcessOpt
 			if done {
 				return nil
 			}
-		case !dynamo.IsRetryable(err):
+		case !retry.IsRetryable(err):
 			return err
 		case failingSince.IsZero():
 			failingSince = time.Now()

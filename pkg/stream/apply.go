@@ -151,44 +151,30 @@ func (e *engine) readCurrent(ctx context.Context, changes []*change) error {
 			continue
 		}
 		g.Go(func() error {
-			errRounds, throttled := 0, 0
-			for {
-				out, err := e.cfg.Source.GetItem(gctx, &dynamodb.GetItemInput{
+			var out *dynamodb.GetItemOutput
+			err := e.pacer().Call(gctx, func() error {
+				var err error
+				out, err = e.cfg.Source.GetItem(gctx, &dynamodb.GetItemInput{
 					TableName:              aws.String(e.cfg.InputTable),
 					Key:                    c.key,
 					ConsistentRead:         aws.Bool(true),
 					ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
 				})
-				if err == nil {
-					if out.ConsumedCapacity != nil {
-						e.st.ConsumedRCU.Add(aws.ToFloat64(out.ConsumedCapacity.CapacityUnits))
-					}
-					if len(out.Item) > 0 {
-						c.item = out.Item
-					}
-					return nil
-				}
+				return err
+			})
+			if err != nil {
 				if gctx.Err() != nil {
 					return gctx.Err()
 				}
-				switch {
-				case dynamo.IsThrottle(err):
-					throttled++
-					e.st.Throttles.Add(1)
-					e.st.Retries.Add(1)
-					if err := dynamo.Sleep(gctx, readBackoff.Delay(throttled)); err != nil {
-						return err
-					}
-				case dynamo.IsRetryable(err) && errRounds < maxErrorRounds:
-					errRounds++
-					e.st.Retries.Add(1)
-					if err := dynamo.Sleep(gctx, readBackoff.Delay(errRounds)); err != nil {
-						return err
-					}
-				default:
-					return &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetItem", Err: err}
-				}
+				return &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetItem", Err: err}
 			}
+			if out.ConsumedCapacity != nil {
+				e.st.ConsumedRCU.Add(aws.ToFloat64(out.ConsumedCapacity.CapacityUnits))
+			}
+			if len(out.Item) > 0 {
+				c.item = out.Item
+			}
+			return nil
 		})
 	}
 	return g.Wait()

@@ -12,6 +12,7 @@ import (
 	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/retry"
 )
 
 // Leases makes several workers share one stream (--checkpoint-table):
@@ -148,7 +149,7 @@ func (e *engine) runLeased(ctx context.Context) error {
 		// Every known shard is finished, but the stream is enabled: its
 		// new shards are not listed yet (DescribeStream is eventually
 		// consistent). Look again.
-		if err := dynamo.Sleep(ctx, poll); err != nil {
+		if err := retry.Sleep(ctx, poll); err != nil {
 			return err
 		}
 	}

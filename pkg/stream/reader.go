@@ -11,8 +11,8 @@ import (
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"go.uber.org/zap"
 
-	"github.com/ddbsync/ddbsync/pkg/creds"
 	"github.com/ddbsync/ddbsync/pkg/dynamo"
+	"github.com/ddbsync/ddbsync/pkg/retry"
 )
 
 // maxRecordsPerCall is GetRecords' limit.
@@ -22,7 +22,7 @@ const maxRecordsPerCall = 1000
 // than throttling, which is retried forever) is tried again.
 const maxErrorRounds = 10
 
-var readBackoff = creds.Backoff{Base: 100 * time.Millisecond, Max: 5 * time.Second}
+var readBackoff = retry.Backoff{Base: 100 * time.Millisecond, Max: 5 * time.Second}
 
 // GapError is data lost to the stream's retention: records of a shard
 // after the last applied one were trimmed before they could be read.
@@ -96,7 +96,7 @@ func (e *engine) consume(ctx context.Context, sh *shardState, cp checkpoint, sin
 		return err
 	}
 	log.Debug("reading shard", zap.String("after", cp.Seq))
-	errRounds, throttled, trimmedRounds := 0, 0, 0
+	trimmedRounds := 0
 	var lastCall time.Time
 	reported := false
 	emptyPages := 0 // consecutive pages with no record at all
@@ -104,16 +104,7 @@ func (e *engine) consume(ctx context.Context, sh *shardState, cp checkpoint, sin
 		if err := ctx.Err(); err != nil {
 			return err // stopping, or the shard was handed over
 		}
-		if wait := e.cfg.MinReadInterval - time.Since(lastCall); wait > 0 {
-			if err := dynamo.Sleep(ctx, wait); err != nil {
-				return err
-			}
-		}
-		lastCall = time.Now()
-		out, err := e.cfg.Streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{
-			ShardIterator: aws.String(iter),
-			Limit:         aws.Int32(maxRecordsPerCall),
-		}, withEmptyMapFix)
+		out, err := e.getRecords(ctx, iter, &lastCall)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -140,26 +131,10 @@ func (e *engine) consume(ctx context.Context, sh *shardState, cp checkpoint, sin
 				continue
 			case dynamo.IsNotFound(err):
 				return &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetRecords", Err: err}
-			case dynamo.IsThrottle(err):
-				// LimitExceededException included: slow down, never fail.
-				throttled++
-				e.st.Throttles.Add(1)
-				e.st.Retries.Add(1)
-				if err := dynamo.Sleep(ctx, readBackoff.Delay(throttled)); err != nil {
-					return err
-				}
-				continue
-			case dynamo.IsRetryable(err) && errRounds < maxErrorRounds:
-				errRounds++
-				e.st.Retries.Add(1)
-				if err := dynamo.Sleep(ctx, readBackoff.Delay(errRounds)); err != nil {
-					return err
-				}
-				continue
 			}
 			return &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetRecords on stream shard " + sh.ID, Err: err}
 		}
-		errRounds, throttled, trimmedRounds = 0, 0, 0
+		trimmedRounds = 0
 		recs := out.Records
 		if len(recs) == 0 {
 			emptyPages++
@@ -220,7 +195,7 @@ func (e *engine) consume(ctx context.Context, sh *shardState, cp checkpoint, sin
 			e.setState(sh, func(s *shardState) { s.caughtUp = true })
 		}
 		if len(out.Records) == 0 {
-			if err := dynamo.Sleep(ctx, e.cfg.PollInterval); err != nil {
+			if err := retry.Sleep(ctx, e.cfg.PollInterval); err != nil {
 				return err
 			}
 		}
@@ -243,36 +218,56 @@ func (e *engine) iterator(ctx context.Context, shard string, cp checkpoint) (str
 }
 
 func (e *engine) getIterator(ctx context.Context, in *dynamodbstreams.GetShardIteratorInput) (string, error) {
-	errRounds, throttled := 0, 0
-	for {
-		out, err := e.cfg.Streams.GetShardIterator(ctx, in)
-		if err == nil {
-			return aws.ToString(out.ShardIterator), nil
-		}
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		switch {
-		case isTrimmed(err):
-			return "", err
-		case dynamo.IsNotFound(err):
-			return "", &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetShardIterator", Err: err}
-		case dynamo.IsThrottle(err):
-			throttled++
-			e.st.Throttles.Add(1)
-			if err := dynamo.Sleep(ctx, readBackoff.Delay(throttled)); err != nil {
-				return "", err
-			}
-			continue
-		case dynamo.IsRetryable(err) && errRounds < maxErrorRounds:
-			errRounds++
-			if err := dynamo.Sleep(ctx, readBackoff.Delay(errRounds)); err != nil {
-				return "", err
-			}
-			continue
-		}
-		return "", &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetShardIterator on stream shard " + aws.ToString(in.ShardId), Err: err}
+	var out *dynamodbstreams.GetShardIteratorOutput
+	p := &retry.Pacer{Backoff: readBackoff, MaxErrors: maxErrorRounds, Throttles: &e.st.Throttles}
+	err := p.Call(ctx, func() error {
+		var err error
+		out, err = e.cfg.Streams.GetShardIterator(ctx, in)
+		return err
+	})
+	switch {
+	case err == nil:
+		return aws.ToString(out.ShardIterator), nil
+	case ctx.Err() != nil:
+		return "", ctx.Err()
+	case isTrimmed(err):
+		return "", err
+	case dynamo.IsNotFound(err):
+		return "", &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetShardIterator", Err: err}
 	}
+	return "", &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetShardIterator on stream shard " + aws.ToString(in.ShardId), Err: err}
+}
+
+// getRecords reads one page of a shard, at most one call per
+// MinReadInterval, through the engine's pacer: throttling is waited out,
+// other retryable errors are tried maxErrorRounds times; the error of the
+// last try is returned as it is, for consume to sort out.
+func (e *engine) getRecords(ctx context.Context, iter string, lastCall *time.Time) (*dynamodbstreams.GetRecordsOutput, error) {
+	var out *dynamodbstreams.GetRecordsOutput
+	err := e.pacer().Call(ctx, func() error {
+		if err := ctx.Err(); err != nil {
+			return err // stopping, or the shard was handed over
+		}
+		if wait := e.cfg.MinReadInterval - time.Since(*lastCall); wait > 0 {
+			if err := retry.Sleep(ctx, wait); err != nil {
+				return err
+			}
+		}
+		*lastCall = time.Now()
+		var err error
+		out, err = e.cfg.Streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{
+			ShardIterator: aws.String(iter),
+			Limit:         aws.Int32(maxRecordsPerCall),
+		}, withEmptyMapFix)
+		return err
+	})
+	return out, err
+}
+
+// pacer retries the engine's reads of the stream and the input table,
+// counting retries and throttling in the entry's counters.
+func (e *engine) pacer() *retry.Pacer {
+	return &retry.Pacer{Backoff: readBackoff, MaxErrors: maxErrorRounds, Retries: &e.st.Retries, Throttles: &e.st.Throttles}
 }
 
 // caughtUpEmptyPages is how many empty pages in a row an open shard must
@@ -370,16 +365,12 @@ func verdict(cp checkpoint, first *streamtypes.Record, now time.Time, retention 
 func (e *engine) firstAvailable(ctx context.Context, iter string) (*streamtypes.Record, error) {
 	for page := 0; page < trimProbePages && iter != ""; page++ {
 		var out *dynamodbstreams.GetRecordsOutput
-		var err error
-		for attempt := 1; ; attempt++ {
+		probe := &retry.Pacer{Backoff: readBackoff, MaxErrors: maxErrorRounds, BoundThrottling: true}
+		err := probe.Call(ctx, func() error {
+			var err error
 			out, err = e.cfg.Streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: aws.String(iter), Limit: aws.Int32(1)}, withEmptyMapFix)
-			if err == nil || ctx.Err() != nil || !dynamo.IsRetryable(err) || attempt > maxErrorRounds {
-				break
-			}
-			if err := dynamo.Sleep(ctx, readBackoff.Delay(attempt)); err != nil {
-				return nil, err
-			}
-		}
+			return err
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()

@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
-	"github.com/ddbsync/ddbsync/pkg/creds"
 	"github.com/ddbsync/ddbsync/pkg/dynamo"
+	"github.com/ddbsync/ddbsync/pkg/retry"
 )
 
 // Shard is one shard of a stream as DescribeStream lists it.
@@ -46,32 +45,26 @@ func ListShards(ctx context.Context, c StreamsAPI, arn string) (*Listing, error)
 	l := &Listing{StreamARN: arn}
 	var start *string
 	seen := map[string]bool{}
-	attempt, errRounds := 0, 0
+	// Throttling is waited out for ever; other retryable errors a limited
+	// number of times.
+	p := &retry.Pacer{Backoff: readBackoff, MaxErrors: maxErrorRounds}
 	for {
-		out, err := c.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{
-			StreamArn:             aws.String(arn),
-			ExclusiveStartShardId: start,
-			Limit:                 aws.Int32(maxShardsPerPage),
+		var out *dynamodbstreams.DescribeStreamOutput
+		err := p.Call(ctx, func() error {
+			var err error
+			out, err = c.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{
+				StreamArn:             aws.String(arn),
+				ExclusiveStartShardId: start,
+				Limit:                 aws.Int32(maxShardsPerPage),
+			})
+			return err
 		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			// Throttling is waited out for ever; other retryable errors
-			// a limited number of times.
-			if throttled := dynamo.IsThrottle(err); throttled || (dynamo.IsRetryable(err) && errRounds < maxErrorRounds) {
-				if !throttled {
-					errRounds++
-				}
-				attempt++
-				if err := dynamo.Sleep(ctx, creds.Backoff{Base: 100 * time.Millisecond, Max: 5 * time.Second}.Delay(attempt)); err != nil {
-					return nil, err
-				}
-				continue
-			}
 			return nil, fmt.Errorf("DescribeStream %s: %s: %w", arn, dynamo.Describe(err), err)
 		}
-		attempt, errRounds = 0, 0
 		d := out.StreamDescription
 		if d == nil {
 			return nil, fmt.Errorf("DescribeStream %s returned no description", arn)

@@ -20,6 +20,7 @@ import (
 	"github.com/ddbsync/ddbsync/pkg/creds"
 	"github.com/ddbsync/ddbsync/pkg/diff"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/retry"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
@@ -343,7 +344,7 @@ func diffRun(ctx context.Context, o *Options) error {
 		Logger:           log,
 		// Unprocessed keys and throttling beyond the SDK's retries back
 		// off from the global --retry-delay-base.
-		Backoff: creds.Backoff{Base: f.Globals.RetryDelayBase, Max: creds.DefaultMaxBackoff},
+		Backoff: retry.Backoff{Base: f.Globals.RetryDelayBase, Max: creds.DefaultMaxBackoff},
 	}
 	if o.StartingKey != "" {
 		if cfg.StartingKey, err = diff.ParseKeyJSON(o.StartingKey); err != nil {
