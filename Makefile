@@ -1,6 +1,6 @@
 # ddbsync — see README.md. The two commands a new user needs:
 #   make demo   the main job (sync, then diff) on an embedded DynamoDB Local
-#   make test   everything needed, then vet, gofmt check and go test -race
+#   make test   everything needed, then vet, staticcheck, gofmt check and go test -race
 
 SHELL := /bin/bash
 GO ?= go
@@ -12,7 +12,7 @@ BIN := bin/ddbsync
 TEST_TIMEOUT ?= 12m
 GOFLAGS_TEST ?= -race -count=1
 
-.PHONY: all build install static ddb-local demo test unit vet fmt-check bench clean completions chaos release-snapshot release release-check docker
+.PHONY: all build install static ddb-local demo test unit vet staticcheck fmt-check bench clean completions chaos release-snapshot release release-check docker
 
 all: build
 
@@ -44,12 +44,17 @@ demo: build ddb-local
 vet:
 	$(GO) vet ./...
 
+# staticcheck at a pinned version through go run: nothing to install.
+STATICCHECK_VERSION ?= v0.8.2
+staticcheck:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 # One DynamoDB Local serves every test package (DDBSYNC_TEST_ENDPOINT).
-test: ddb-local vet fmt-check
+test: ddb-local vet staticcheck fmt-check
 	$(GO) mod download
 	./scripts/with-ddb-local.sh $(GO) test $(GOFLAGS_TEST) -timeout $(TEST_TIMEOUT) ./...
 

@@ -31,7 +31,7 @@ func TestSetupEntriesSkipsAndLogs(t *testing.T) {
 		{Input: plan.Table{Table: "a", Region: "us-east-1"}, Output: plan.Table{Table: "a-copy", Region: "us-east-1"}},
 		{Input: plan.Table{Table: "b", Region: "us-east-1"}, Output: plan.Table{Table: "b-copy", Region: "us-east-1"}},
 	}}
-	r, err := f.SetupEntries(nil, p, &LeaseFlags{}, func(e plan.Entry) string {
+	r, err := f.SetupEntries(context.Background(), p, &LeaseFlags{}, func(e plan.Entry) string {
 		if e.Input.Table == "a" {
 			return "skipped for the test"
 		}

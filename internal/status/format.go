@@ -139,11 +139,3 @@ func truncate(s string, w int) string {
 	}
 	return b.String() + "…"
 }
-
-// pad right-pads s with spaces to w cells.
-func pad(s string, w int) string {
-	if n := w - width(s); n > 0 {
-		return s + strings.Repeat(" ", n)
-	}
-	return s
-}

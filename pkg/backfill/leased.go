@@ -211,7 +211,8 @@ func (r *run) processLeased(ctx context.Context, parallel, pages int) error {
 		// fully written (a lost lease refuses it, and its new owner goes
 		// on).
 		s.mu.Lock()
-		s.mu.Unlock() //nolint:staticcheck // a barrier: every Add of s.writing happened before it
+		//lint:ignore SA2001 a barrier: every Add of s.writing happened before it
+		s.mu.Unlock()
 		s.writing.Wait()
 		if err := r.flush(uctx, s); err != nil {
 			return err

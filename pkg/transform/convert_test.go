@@ -123,7 +123,7 @@ func TestFromCEL(t *testing.T) {
 		{celtypes.Int(-12), N("-12")},
 		{celtypes.Uint(18446744073709551615), N("18446744073709551615")},
 		{celtypes.Double(3), N("3")},
-		{celtypes.Double(-0.0), N("0")},
+		{celtypes.Double(math.Copysign(0, -1)), N("0")},
 		{celtypes.Double(1e21), N("1000000000000000000000")},
 		{celtypes.Double(tenth + 2*tenth), N("0.30000000000000004")},
 		{celtypes.Double(1.5e-7), N("0.00000015")},

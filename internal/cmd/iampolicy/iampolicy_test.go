@@ -268,10 +268,7 @@ func TestFlagsToOptions(t *testing.T) {
 	if len(got.Plan.Entries) != 1 || got.Plan.Entries[0].Output.RoleARN != "arn:aws:iam::999988887777:role/r" || got.Plan.Entries[0].Input.RoleARN != "" {
 		t.Errorf("plan %+v", got.Plan.Entries)
 	}
-	var names []string
-	for _, c := range cmd.ValidArgs {
-		names = append(names, c)
-	}
+	names := append([]string(nil), cmd.ValidArgs...)
 	sort.Strings(names)
 	if strings.Join(names, ",") != "backfill,diff,stream,sync" {
 		t.Errorf("ValidArgs %v", names)
