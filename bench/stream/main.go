@@ -42,6 +42,7 @@ import (
 
 	"github.com/ddbsync/ddbsync/internal/ddblocal"
 	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stats"
@@ -163,8 +164,17 @@ func bench(n, writers, nkeys int, endpoint string) error {
 	done := make(chan error, 1)
 	go func() {
 		done <- stream.Run(runCtx, stream.Config{
-			Streams: cl.Streams, Source: c, Dest: c, InputTable: src, OutputTable: dst,
-			Store: state.NewMemory(), StateKey: "bench", Stats: st, OnApplied: tr.applied,
+			Common: job.Common{
+				InputTable:  src,
+				OutputTable: dst,
+				Store:       state.NewMemory(),
+				StateKey:    "bench",
+				Stats:       st,
+			},
+			Streams:   cl.Streams,
+			Source:    c,
+			Dest:      c,
+			OnApplied: tr.applied,
 		})
 	}()
 

@@ -21,6 +21,7 @@ import (
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
 	"github.com/ddbsync/ddbsync/internal/faultproxy"
 	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stream"
@@ -287,9 +288,21 @@ func runSplitSeed(t *testing.T, seed uint64) {
 		shards: []*splitShard{{id: "shardId-000", lo: 0, hi: 1 << 31}, {id: "shardId-001", lo: 1 << 31, hi: 1 << 32}}}
 	store := &freezable{Store: state.NewMemory()}
 	cfg := func(untilCaughtUp bool) stream.Config {
-		return stream.Config{Streams: f, Source: source{arn: f.arn}, Dest: cl.DynamoDB, InputTable: "in", OutputTable: dst,
-			Store: store, StateKey: "chaos", UntilCaughtUp: untilCaughtUp,
-			PollInterval: 10 * time.Millisecond, MinReadInterval: time.Millisecond, DiscoverInterval: 50 * time.Millisecond}
+		return stream.Config{
+			Common: job.Common{
+				InputTable:  "in",
+				OutputTable: dst,
+				Store:       store,
+				StateKey:    "chaos",
+			},
+			Streams:          f,
+			Source:           source{arn: f.arn},
+			Dest:             cl.DynamoDB,
+			UntilCaughtUp:    untilCaughtUp,
+			PollInterval:     10 * time.Millisecond,
+			MinReadInterval:  time.Millisecond,
+			DiscoverInterval: 50 * time.Millisecond,
+		}
 	}
 	var events []string
 	fail := func(format string, args ...any) {

@@ -15,10 +15,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ddbsync/ddbsync/pkg/dynamo"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/retry"
-	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
@@ -38,10 +38,15 @@ type DestAPI interface {
 
 // Config is one backfill of one plan entry.
 type Config struct {
-	Source      SourceAPI
-	Dest        DestAPI
-	InputTable  string
-	OutputTable string
+	// Common: the tables, the store and StateKey (the plan entry's ID),
+	// counters, logger, the clock of --skip-expired and the leases that
+	// share the segments with other workers (--checkpoint-table; Store is
+	// then the same table; ignored when Segments is given: a static split
+	// takes no leases). See leased.go.
+	job.Common
+
+	Source SourceAPI
+	Dest   DestAPI
 
 	// Segments to copy (nil: all) out of TotalSegments (0: chosen from the
 	// table size, at least 4).
@@ -53,13 +58,6 @@ type Config struct {
 
 	SkipExpired       bool // leave out items DynamoDB's TTL will delete: TTL in the past, at most five years ago
 	CreateOutputTable bool // create a missing output table from the input's description
-
-	// Store keeps checkpoints under StateKey (the plan entry's ID).
-	Store    state.Store
-	StateKey string
-
-	Stats  *stats.Entry // nil: counters are not kept
-	Logger *zap.Logger  // nil: no logs
 
 	// Tuning; zero values take the defaults below.
 
@@ -80,13 +78,6 @@ type Config struct {
 	// Backoff between rounds of a throttled Scan or BatchWriteItem (zero
 	// fields: retry.DefaultBase, retry.DefaultMax).
 	Backoff retry.Backoff
-	// Now is the clock of --skip-expired (nil: time.Now).
-	Now func() time.Time
-
-	// Leases, when set, shares the segments with other workers
-	// (--checkpoint-table; Store is then the same table): see Leases. It
-	// is ignored when Segments is given (a static split takes no leases).
-	Leases *Leases
 }
 
 // leased reports whether the run takes segment leases.
@@ -221,7 +212,7 @@ func Check(ctx context.Context, cfg Config) error {
 	if err != nil || !cfg.leased() {
 		return err
 	}
-	return cfg.Leases.Manager.CheckFingerprint(ctx, cfg.Leases.Scope(), lease.BackfillFingerprint(cfg.Leases.Entry, total))
+	return cfg.Leases.Manager.CheckFingerprint(ctx, cfg.Leases.Scope(lease.KindBackfill), lease.BackfillFingerprint(cfg.Leases.Entry, total))
 }
 
 const createHint = "create it first, or pass --create-output-table to create it from the input table's description"

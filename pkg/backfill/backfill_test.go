@@ -20,6 +20,7 @@ import (
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
 	"github.com/ddbsync/ddbsync/pkg/backfill"
 	"github.com/ddbsync/ddbsync/pkg/dynamo"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/retry"
 	"github.com/ddbsync/ddbsync/pkg/state"
@@ -28,10 +29,16 @@ import (
 
 func config(t *testing.T, c backfill.SourceAPI, d backfill.DestAPI, in, out string) backfill.Config {
 	return backfill.Config{
-		Source: c, Dest: d, InputTable: in, OutputTable: out,
-		Store: state.NewMemory(), StateKey: "entry-" + in,
-		Stats:   stats.NewEntry(in, out),
-		Logger:  zaptest.NewLogger(t),
+		Common: job.Common{
+			InputTable:  in,
+			OutputTable: out,
+			Store:       state.NewMemory(),
+			StateKey:    "entry-" + in,
+			Stats:       stats.NewEntry(in, out),
+			Logger:      zaptest.NewLogger(t),
+		},
+		Source:  c,
+		Dest:    d,
 		Backoff: retry.Backoff{Base: time.Millisecond, Max: 20 * time.Millisecond},
 	}
 }

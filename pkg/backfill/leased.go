@@ -8,49 +8,30 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 )
 
-// Leases makes several workers share one backfill (--checkpoint-table):
-// each scan segment has a lease in the checkpoint table; a worker scans
-// only the segments whose leases it holds, checkpoints each fully written
-// page's LastEvaluatedKey through the lease (a write conditional on still
-// owning it), stops a segment at once when its lease is lost (at most its
-// pages in flight are written twice), releases its leases on a clean stop
-// and takes over the segments of a dead worker once their leases expire,
-// from the dead worker's last checkpoint. Run returns nil once every
-// segment is finished, by this worker or another.
+// Config.Leases (an job.Leases) makes several workers share one
+// backfill (--checkpoint-table): each scan segment has a lease in the
+// checkpoint table; a worker scans only the segments whose leases it
+// holds, checkpoints each fully written page's LastEvaluatedKey through
+// the lease (a write conditional on still owning it), stops a segment at
+// once when its lease is lost (at most its pages in flight are written
+// twice), releases its leases on a clean stop and takes over the segments
+// of a dead worker once their leases expire, from the dead worker's last
+// checkpoint. Run returns nil once every segment is finished, by this
+// worker or another. The lease scope is the entry's lease.KindBackfill
+// unless Leases.Kind names another (sync's copies).
 //
 // Leases apply to a run over all segments; a static split (Segments)
 // never takes leases.
-type Leases struct {
-	Manager *lease.Manager
-	// Entry is the plan entry: its ID names the lease scope and its tables
-	// go into the plan fingerprint.
-	Entry plan.Entry
-	// Poll is the time between two rounds of lease taking; 0: half the
-	// lease duration.
-	Poll time.Duration
-	// Kind names the lease scope within the entry (default
-	// lease.KindBackfill). sync gives each of its copies a scope of its
-	// own, so that segments finished by an earlier copy never count.
-	Kind string
-}
 
-// Scope is the lease scope of the entry's backfill.
-func (l *Leases) Scope() string {
-	kind := l.Kind
-	if kind == "" {
-		kind = lease.KindBackfill
-	}
-	return lease.Scope(l.Entry.ID(), kind)
-}
-
-// Done reports whether every segment lease of the entry is finished (sync
-// uses it to resume in the stream phase).
-func (l *Leases) Done(ctx context.Context) (bool, error) {
-	return l.Manager.Done(ctx, l.Scope())
+// LeasesDone reports whether every segment lease of the entry's backfill
+// is finished (sync uses it to resume in the stream phase).
+func LeasesDone(ctx context.Context, l *job.Leases) (bool, error) {
+	return l.Manager.Done(ctx, l.Scope(lease.KindBackfill))
 }
 
 // leaseTotal resolves the total segments of a leased backfill without
@@ -73,7 +54,7 @@ func leaseTotal(ctx context.Context, cfg Config, m *Meta, tableBytes int64) (tot
 	case ok && rec.TotalSegments > 0:
 		have, from = rec.TotalSegments, fmt.Sprintf("recorded in checkpoint table %s by worker %s", cfg.Leases.Manager.Table(), rec.Worker)
 	default:
-		infos, err := cfg.Leases.Manager.List(ctx, cfg.Leases.Scope())
+		infos, err := cfg.Leases.Manager.List(ctx, cfg.Leases.Scope(lease.KindBackfill))
 		if err != nil {
 			return 0, false, err
 		}
@@ -219,7 +200,7 @@ func (r *run) processLeased(ctx context.Context, parallel, pages int) error {
 		}
 		return uctx.Err()
 	}
-	err := lc.Manager.Process(ctx, lc.Scope(), lease.ProcessOptions{Poll: lc.Poll}, work)
+	err := lc.Manager.Process(ctx, lc.Scope(lease.KindBackfill), lease.ProcessOptions{Poll: lc.Poll}, work)
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil // interrupted: run reports ctx.Err()
 	}

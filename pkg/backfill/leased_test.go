@@ -14,6 +14,7 @@ import (
 
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
 	"github.com/ddbsync/ddbsync/pkg/backfill"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
@@ -49,9 +50,19 @@ func TestLeasedWorkersSplitTheTable(t *testing.T) {
 	cfgFor := func(w int, total int) backfill.Config {
 		m := lease.NewManager(store, fmt.Sprintf("worker-%d", w), lease.Options{Duration: 5 * time.Second, Logger: zaptest.NewLogger(t)})
 		return backfill.Config{
-			Source: c, Dest: c, InputTable: src, OutputTable: dst, TotalSegments: total,
-			Store: store, StateKey: entry.ID(), Stats: stats.NewEntry(src, dst), Logger: zaptest.NewLogger(t),
-			PageSize: 50, Leases: &backfill.Leases{Manager: m, Entry: entry, Poll: 100 * time.Millisecond},
+			Common: job.Common{
+				InputTable:  src,
+				OutputTable: dst,
+				Store:       store,
+				StateKey:    entry.ID(),
+				Stats:       stats.NewEntry(src, dst),
+				Logger:      zaptest.NewLogger(t),
+				Leases:      &job.Leases{Manager: m, Entry: entry, Poll: 100 * time.Millisecond},
+			},
+			Source:        c,
+			Dest:          c,
+			TotalSegments: total,
+			PageSize:      50,
 		}
 	}
 
@@ -73,7 +84,7 @@ func TestLeasedWorkersSplitTheTable(t *testing.T) {
 				m := cfg.Leases.Manager
 				deadline := time.Now().Add(30 * time.Second)
 				for {
-					infos, err := m.List(context.Background(), cfg.Leases.Scope())
+					infos, err := m.List(context.Background(), cfg.Leases.Scope(lease.KindBackfill))
 					if err != nil || len(infos) == 8 || time.Now().After(deadline) {
 						break
 					}
@@ -98,7 +109,7 @@ func TestLeasedWorkersSplitTheTable(t *testing.T) {
 	if results[1].TotalSegments != 8 {
 		t.Errorf("the second worker used %d segments, want the registered 8", results[1].TotalSegments)
 	}
-	done, err := cfgFor(0, 8).Leases.Done(context.Background())
+	done, err := backfill.LeasesDone(context.Background(), cfgFor(0, 8).Leases)
 	if err != nil || !done {
 		t.Fatalf("Done = %v, %v after both workers returned", done, err)
 	}
@@ -130,9 +141,20 @@ func TestLeasedInterruptAndResume(t *testing.T) {
 	newCfg := func(worker string) backfill.Config {
 		m := lease.NewManager(store, worker, lease.Options{Duration: 5 * time.Second})
 		return backfill.Config{
-			Source: c, Dest: c, InputTable: src, OutputTable: dst, TotalSegments: 4,
-			Store: store, StateKey: entry.ID(), Stats: stats.NewEntry(src, dst), Logger: zaptest.NewLogger(t),
-			PageSize: 20, Parallel: 2, Leases: &backfill.Leases{Manager: m, Entry: entry, Poll: 100 * time.Millisecond},
+			Common: job.Common{
+				InputTable:  src,
+				OutputTable: dst,
+				Store:       store,
+				StateKey:    entry.ID(),
+				Stats:       stats.NewEntry(src, dst),
+				Logger:      zaptest.NewLogger(t),
+				Leases:      &job.Leases{Manager: m, Entry: entry, Poll: 100 * time.Millisecond},
+			},
+			Source:        c,
+			Dest:          c,
+			TotalSegments: 4,
+			PageSize:      20,
+			Parallel:      2,
 		}
 	}
 	first := newCfg("first")
@@ -148,7 +170,7 @@ func TestLeasedInterruptAndResume(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted run: %v, want context.Canceled", err)
 	}
-	infos, err := first.Leases.Manager.List(context.Background(), first.Leases.Scope())
+	infos, err := first.Leases.Manager.List(context.Background(), first.Leases.Scope(lease.KindBackfill))
 	if err != nil {
 		t.Fatal(err)
 	}

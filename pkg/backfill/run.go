@@ -142,10 +142,10 @@ func (r *run) run(ctx context.Context) (Result, error) {
 			r.total = total
 			res.TotalSegments, res.Segments = total, selection(nil, total)
 		}
-		if err := lc.Manager.Register(ctx, lc.Scope(), lease.BackfillFingerprint(lc.Entry, total), lease.Segments(total)); err != nil {
+		if err := lc.Manager.Register(ctx, lc.Scope(lease.KindBackfill), lease.BackfillFingerprint(lc.Entry, total), lease.Segments(total)); err != nil {
 			return res, err
 		}
-		all, err := lc.Done(ctx)
+		all, err := LeasesDone(ctx, lc)
 		if err != nil {
 			return res, err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
 	"github.com/ddbsync/ddbsync/pkg/backfill"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
@@ -63,9 +64,19 @@ func TestLeasedCheckpointOfAnotherTotalIsARuntimeError(t *testing.T) {
 
 	w := lease.NewManager(store, "worker", lease.Options{Duration: 5 * time.Second})
 	_, err = backfill.Run(ctx, backfill.Config{
-		Source: c, Dest: c, InputTable: src, OutputTable: dst, TotalSegments: 4,
-		Store: store, StateKey: entry.ID(), Stats: stats.NewEntry(src, dst), Logger: zaptest.NewLogger(t),
-		PageSize: 20, Leases: &backfill.Leases{Manager: w, Entry: entry, Poll: 100 * time.Millisecond},
+		Common: job.Common{
+			InputTable:  src,
+			OutputTable: dst,
+			Store:       store,
+			StateKey:    entry.ID(),
+			Stats:       stats.NewEntry(src, dst),
+			Logger:      zaptest.NewLogger(t),
+			Leases:      &job.Leases{Manager: w, Entry: entry, Poll: 100 * time.Millisecond},
+		},
+		Source:        c,
+		Dest:          c,
+		TotalSegments: 4,
+		PageSize:      20,
 	})
 	if err == nil || !strings.Contains(err.Error(), "total_segments 8") {
 		t.Fatalf("Run = %v, want the total_segments mismatch of segment 3", err)
@@ -80,9 +91,19 @@ func TestLeasedCheckpointOfAnotherTotalIsARuntimeError(t *testing.T) {
 func leasedConfig(t *testing.T, c *dynamodb.Client, store state.Store, ds *state.DynamoStore, entry plan.Entry, worker string, total int) backfill.Config {
 	m := lease.NewManager(ds, worker, lease.Options{Duration: 5 * time.Second})
 	return backfill.Config{
-		Source: c, Dest: c, InputTable: entry.Input.Table, OutputTable: entry.Output.Table, TotalSegments: total,
-		Store: store, StateKey: entry.ID(), Stats: stats.NewEntry(entry.Input.Table, entry.Output.Table), Logger: zaptest.NewLogger(t),
-		PageSize: 50, Leases: &backfill.Leases{Manager: m, Entry: entry, Poll: 100 * time.Millisecond},
+		Common: job.Common{
+			InputTable:  entry.Input.Table,
+			OutputTable: entry.Output.Table,
+			Store:       store,
+			StateKey:    entry.ID(),
+			Stats:       stats.NewEntry(entry.Input.Table, entry.Output.Table),
+			Logger:      zaptest.NewLogger(t),
+			Leases:      &job.Leases{Manager: m, Entry: entry, Poll: 100 * time.Millisecond},
+		},
+		Source:        c,
+		Dest:          c,
+		TotalSegments: total,
+		PageSize:      50,
 	}
 }
 
@@ -188,7 +209,7 @@ func TestLeasedTotalRaceLoserUsesTheWinnersTotal(t *testing.T) {
 			entry := plan.Entry{Input: plan.Table{Table: src}, Output: plan.Table{Table: dst}}
 			cfg := leasedConfig(t, c, &racingStore{DynamoStore: ds, rival: 6}, ds, entry, "loser", tc.given)
 			res, err := backfill.Run(ctx, cfg)
-			infos, lerr := cfg.Leases.Manager.List(ctx, cfg.Leases.Scope())
+			infos, lerr := cfg.Leases.Manager.List(ctx, cfg.Leases.Scope(lease.KindBackfill))
 			if lerr != nil {
 				t.Fatal(lerr)
 			}

@@ -17,6 +17,7 @@ import (
 	st "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 	"github.com/ddbsync/ddbsync/pkg/stream"
@@ -237,11 +238,22 @@ func newFakes(shards ...*fakeShard) (*fakeStreams, *fakeTables) {
 
 func fakeConfig(t *testing.T, s *fakeStreams, tb *fakeTables, store state.Store) stream.Config {
 	return stream.Config{
-		Streams: s, Source: tb, Dest: tb, InputTable: "src", OutputTable: "dst",
-		Store: store, StateKey: "e", UntilCaughtUp: true,
-		Stats: stats.NewEntry("src", "dst"), Logger: zaptest.NewLogger(t),
-		PollInterval: time.Millisecond, MinReadInterval: time.Microsecond, DiscoverInterval: 5 * time.Millisecond,
-		Now: func() time.Time { return created.Add(time.Hour) },
+		Common: job.Common{
+			InputTable:  "src",
+			OutputTable: "dst",
+			Store:       store,
+			StateKey:    "e",
+			Stats:       stats.NewEntry("src", "dst"),
+			Logger:      zaptest.NewLogger(t),
+			Now:         func() time.Time { return created.Add(time.Hour) },
+		},
+		Streams:          s,
+		Source:           tb,
+		Dest:             tb,
+		UntilCaughtUp:    true,
+		PollInterval:     time.Millisecond,
+		MinReadInterval:  time.Microsecond,
+		DiscoverInterval: 5 * time.Millisecond,
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/stats"
@@ -193,7 +194,7 @@ func TestLeasedHandoffKeepsOrder(t *testing.T) {
 		cfg.UntilCaughtUp = false
 		cfg.Stats = stats.NewEntry("src", "dst")
 		cfg.Logger = zaptest.NewLogger(t).Named(fmt.Sprint("worker-", w))
-		cfg.Leases = &stream.Leases{Manager: managers[w], Entry: entry, Poll: 50 * time.Millisecond}
+		cfg.Leases = &job.Leases{Manager: managers[w], Entry: entry, Poll: 50 * time.Millisecond}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

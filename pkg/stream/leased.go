@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"go.uber.org/zap"
@@ -15,25 +14,18 @@ import (
 	"github.com/ddbsync/ddbsync/pkg/retry"
 )
 
-// Leases makes several workers share one stream (--checkpoint-table):
-// each shard has a lease in the checkpoint table, a worker reads only the
-// shards whose leases it holds, checkpoints through the lease (a write
-// conditional on still owning it), stops a shard at once when its lease is
-// lost, releases its leases on a clean stop and takes over the shards of a
-// dead worker once their leases expire, resuming from its checkpoint. A
-// child shard's lease is claimable only once its parent's is finished, so
-// the changes of a key are applied in order across splits and workers.
-type Leases struct {
-	Manager *lease.Manager
-	// Entry is the plan entry: its ID names the lease scope and its
-	// tables go into the plan fingerprint.
-	Entry plan.Entry
-	// Poll is the time between two rounds of lease taking (and of shard
-	// discovery); 0: half the lease duration.
-	Poll time.Duration
-}
+// Config.Leases (a job.Leases) makes several workers share one stream
+// (--checkpoint-table): each shard has a lease in the checkpoint table, a
+// worker reads only the shards whose leases it holds, checkpoints through
+// the lease (a write conditional on still owning it), stops a shard at
+// once when its lease is lost, releases its leases on a clean stop and
+// takes over the shards of a dead worker once their leases expire,
+// resuming from its checkpoint. A child shard's lease is claimable only
+// once its parent's is finished, so the changes of a key are applied in
+// order across splits and workers. Leases.Poll also paces shard
+// discovery.
 
-func (e *engine) leaseScope() string { return lease.Scope(e.cfg.Leases.Entry.ID(), lease.KindStream) }
+func (e *engine) leaseScope() string { return e.cfg.Leases.Scope(lease.KindStream) }
 
 func (e *engine) fingerprint() string { return lease.StreamFingerprint(e.cfg.Leases.Entry, e.info.ARN) }
 

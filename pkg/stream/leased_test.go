@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
@@ -69,7 +70,7 @@ func TestLeasedWorkersKeepLineage(t *testing.T) {
 		cfg.StateKey = entry.ID()
 		cfg.UntilCaughtUp = false
 		cfg.Stats = stats.NewEntry("src", "dst")
-		cfg.Leases = &stream.Leases{Manager: managers[w], Entry: entry, Poll: 50 * time.Millisecond}
+		cfg.Leases = &job.Leases{Manager: managers[w], Entry: entry, Poll: 50 * time.Millisecond}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -154,7 +155,7 @@ func TestLeasedWorkersKeepLineage(t *testing.T) {
 	other := lease.NewManager(store, "worker-x", lease.Options{Duration: 2 * time.Second})
 	cfg := fakeConfig(t, s, tb, store)
 	cfg.StateKey = entry.ID()
-	cfg.Leases = &stream.Leases{Manager: other, Entry: entry}
+	cfg.Leases = &job.Leases{Manager: other, Entry: entry}
 	var pe *plan.Error
 	if err := stream.Validate(context.Background(), cfg); !errors.As(err, &pe) {
 		t.Fatalf("until-caught-up with leases: err = %v, want a *plan.Error", err)

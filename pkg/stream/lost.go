@@ -7,8 +7,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/ddbsync/ddbsync/pkg/lease"
 )
 
 // checkLost runs once at start, before any shard is read: every stored
@@ -59,7 +57,7 @@ func (e *engine) checkLost(ctx context.Context, l *Listing) error {
 func (e *engine) storedCheckpoints(ctx context.Context) (map[string]checkpoint, error) {
 	out := map[string]checkpoint{}
 	if e.cfg.Leases != nil {
-		infos, err := e.cfg.Leases.Manager.List(ctx, lease.Scope(e.cfg.Leases.Entry.ID(), lease.KindStream))
+		infos, err := e.cfg.Leases.Manager.List(ctx, e.leaseScope())
 		if err != nil {
 			return nil, err
 		}

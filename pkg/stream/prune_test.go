@@ -13,6 +13,7 @@ import (
 	st "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/stats"
@@ -55,7 +56,7 @@ func TestFinishedLeasesArePruned(t *testing.T) {
 	cfg.StateKey = entry.ID()
 	cfg.UntilCaughtUp = false
 	cfg.Stats = stats.NewEntry("src", "dst")
-	cfg.Leases = &stream.Leases{Manager: m, Entry: entry, Poll: 50 * time.Millisecond}
+	cfg.Leases = &job.Leases{Manager: m, Entry: entry, Poll: 50 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbsync/ddbsync/pkg/dynamo"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stats"
@@ -51,11 +52,16 @@ type DestAPI interface {
 
 // Config is one stream consumer for one plan entry.
 type Config struct {
-	Streams     StreamsAPI
-	Source      SourceAPI
-	Dest        DestAPI
-	InputTable  string
-	OutputTable string
+	// Common: the tables, the store (checkpoints under StateKey +
+	// "/stream/"), counters, logger, clock, and the leases that share the
+	// stream's shards with other workers (--checkpoint-table; shard
+	// checkpoints then live in the leases, not in Store; nil: this process
+	// reads every shard).
+	job.Common
+
+	Streams StreamsAPI
+	Source  SourceAPI
+	Dest    DestAPI
 
 	// StreamARN, when set, is the stream the run must consume (sync
 	// recorded it before its backfill); another stream on the table is an
@@ -73,29 +79,16 @@ type Config struct {
 
 	MaxWCU float64 // output write units per second, 0: no limit
 
-	// Store keeps checkpoints under StateKey + "/stream/".
-	Store    state.Store
-	StateKey string
-
-	Stats  *stats.Entry // nil: counters are not kept
-	Logger *zap.Logger  // nil: no logs
-
 	// Tuning; zero values give the defaults.
 	PollInterval     time.Duration // wait after an empty page of an open shard (default 500ms)
 	MinReadInterval  time.Duration // least time between GetRecords on one shard (default 200ms)
 	DiscoverInterval time.Duration // how often DescribeStream looks for new shards (default 10s)
 	WriteWorkers     int           // concurrent BatchWriteItem calls per batch (default 8)
 	Retention        time.Duration // stream retention (default 24h), for the trimmed-data check
-	Now              func() time.Time
 
 	// OnApplied, when set, is called after each batch is written (the
 	// benchmark measures latency with it).
 	OnApplied func([]Applied)
-
-	// Leases, when set, shares the stream's shards with other workers
-	// (--checkpoint-table); shard checkpoints then live in the leases,
-	// not in Store. nil: this process reads every shard.
-	Leases *Leases
 }
 
 // Applied describes one change written to the output.

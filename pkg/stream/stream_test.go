@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stats"
@@ -43,11 +44,21 @@ func newFixture(t *testing.T, view types.StreamViewType) *fixture {
 
 func (f *fixture) config(t *testing.T, st *stats.Entry) stream.Config {
 	return stream.Config{
-		Streams: f.s, Source: f.c, Dest: f.c,
-		InputTable: f.src, OutputTable: f.dst,
-		Store: f.store, StateKey: "entry",
-		UntilCaughtUp: true, Stats: st, Logger: zaptest.NewLogger(t),
-		PollInterval: 50 * time.Millisecond, MinReadInterval: time.Millisecond, DiscoverInterval: 200 * time.Millisecond,
+		Common: job.Common{
+			InputTable:  f.src,
+			OutputTable: f.dst,
+			Store:       f.store,
+			StateKey:    "entry",
+			Stats:       st,
+			Logger:      zaptest.NewLogger(t),
+		},
+		Streams:          f.s,
+		Source:           f.c,
+		Dest:             f.c,
+		UntilCaughtUp:    true,
+		PollInterval:     50 * time.Millisecond,
+		MinReadInterval:  time.Millisecond,
+		DiscoverInterval: 200 * time.Millisecond,
 	}
 }
 
@@ -166,7 +177,16 @@ func TestStreamDisabledIsUsageError(t *testing.T) {
 	src, dst := ddbtest.Name(t, "nostream"), ddbtest.Name(t, "dst")
 	ddbtest.CreateTable(t, c, src, ddbtest.StringKey)
 	ddbtest.CreateTable(t, c, dst, ddbtest.StringKey)
-	err := stream.Run(context.Background(), stream.Config{Streams: s, Source: c, Dest: c, InputTable: src, OutputTable: dst, StateKey: "x"})
+	err := stream.Run(context.Background(), stream.Config{
+		Common: job.Common{
+			InputTable:  src,
+			OutputTable: dst,
+			StateKey:    "x",
+		},
+		Streams: s,
+		Source:  c,
+		Dest:    c,
+	})
 	var pe *plan.Error
 	if !errors.As(err, &pe) {
 		t.Fatalf("err = %v, want a usage error", err)
@@ -182,7 +202,16 @@ func TestOutputMissingIsUsageError(t *testing.T) {
 	k := ddbtest.StringKey
 	k.Stream = types.StreamViewTypeNewImage
 	ddbtest.CreateTable(t, c, src, k)
-	err := stream.Run(context.Background(), stream.Config{Streams: s, Source: c, Dest: c, InputTable: src, OutputTable: "missing-table-xyz", StateKey: "x"})
+	err := stream.Run(context.Background(), stream.Config{
+		Common: job.Common{
+			InputTable:  src,
+			OutputTable: "missing-table-xyz",
+			StateKey:    "x",
+		},
+		Streams: s,
+		Source:  c,
+		Dest:    c,
+	})
 	if err == nil || !strings.Contains(err.Error(), "missing-table-xyz does not exist") {
 		t.Fatalf("err = %v, want output table missing", err)
 	}

@@ -10,25 +10,20 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ddbsync/ddbsync/pkg/backfill"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
-	"github.com/ddbsync/ddbsync/pkg/state"
 )
 
 // CopyCheck is what CheckCopy needs: the entry's state and its input.
 type CopyCheck struct {
-	Source      dynamodb.DescribeTableAPIClient
-	InputTable  string
-	OutputTable string
-	Store       state.Store
-	StateKey    string
-	// Leases and Entry: the checkpoint table, when the entry's work is
-	// shared (nil: the state directory only).
-	Leases    *lease.Manager
-	Entry     plan.Entry
-	Now       func() time.Time
+	// Common: the entry's tables, store and state key, logger and clock;
+	// Leases is the checkpoint table when the entry's work is shared (nil:
+	// the state directory only). Stats is not used.
+	job.Common
+
+	Source    dynamodb.DescribeTableAPIClient
 	Retention time.Duration // default 24h
-	Logger    *zap.Logger
 }
 
 // CheckCopy is run before a stream that has no checkpoint yet applies a
@@ -110,8 +105,8 @@ func CheckCopy(ctx context.Context, c CopyCheck) error {
 // finished (all of them, whichever machine ran them), and if not which.
 func copyComplete(ctx context.Context, c CopyCheck, m *backfill.Meta) (bool, string, error) {
 	if c.Leases != nil {
-		scope := lease.Scope(c.Entry.ID(), lease.KindBackfill)
-		infos, err := c.Leases.List(ctx, scope)
+		scope := lease.Scope(c.Leases.Entry.ID(), lease.KindBackfill)
+		infos, err := c.Leases.Manager.List(ctx, scope)
 		if err != nil {
 			return false, "", err
 		}
@@ -163,7 +158,7 @@ func hasStreamCheckpoints(ctx context.Context, c CopyCheck) (bool, error) {
 		return ok, err
 	}
 	if c.Leases != nil {
-		infos, err := c.Leases.List(ctx, lease.Scope(c.Entry.ID(), lease.KindStream))
+		infos, err := c.Leases.Manager.List(ctx, lease.Scope(c.Leases.Entry.ID(), lease.KindStream))
 		if err != nil {
 			return false, err
 		}

@@ -10,19 +10,38 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ddbsync/ddbsync/pkg/backfill"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/syncer"
 )
 
 func (f *fixture) copyCheck() syncer.CopyCheck {
-	return syncer.CopyCheck{Source: f.c, InputTable: f.src, OutputTable: f.dst, Store: f.store, StateKey: "entry"}
+	return syncer.CopyCheck{
+		Common: job.Common{
+			InputTable:  f.src,
+			OutputTable: f.dst,
+			Store:       f.store,
+			StateKey:    "entry",
+		},
+		Source: f.c,
+	}
 }
 
 func (f *fixture) backfill(t *testing.T, segments []int) {
 	t.Helper()
-	bc := backfill.Config{Source: f.c, Dest: f.c, InputTable: f.src, OutputTable: f.dst,
-		Store: f.store, StateKey: "entry", TotalSegments: 4, Segments: segments}
+	bc := backfill.Config{
+		Common: job.Common{
+			InputTable:  f.src,
+			OutputTable: f.dst,
+			Store:       f.store,
+			StateKey:    "entry",
+		},
+		Source:        f.c,
+		Dest:          f.c,
+		TotalSegments: 4,
+		Segments:      segments,
+	}
 	if _, err := backfill.Run(context.Background(), bc); err != nil {
 		t.Fatal(err)
 	}

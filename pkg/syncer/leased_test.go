@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
@@ -46,10 +47,10 @@ func TestLeasedReconcileByOneWorker(t *testing.T) {
 		cfg := f.config(t)
 		cfg.UntilCaughtUp = false
 		cfg.DeleteExtra = true
-		cfg.Store, cfg.StateKey, cfg.Entry = store, entry.ID(), entry
+		cfg.Store, cfg.StateKey = store, entry.ID()
 		cfg.BackfillConfig.TotalSegments = 4
 		cfg.Logger = zap.New(core).With(zap.Int("worker", w))
-		cfg.Leases = lease.NewManager(store, fmt.Sprintf("worker-%d", w), lease.Options{Duration: 2 * time.Second})
+		cfg.Leases = &job.Leases{Manager: lease.NewManager(store, fmt.Sprintf("worker-%d", w), lease.Options{Duration: 2 * time.Second}), Entry: entry}
 		cfg.Tune = func(c *stream.Config) {
 			c.PollInterval, c.MinReadInterval, c.DiscoverInterval = 50*time.Millisecond, time.Millisecond, 200*time.Millisecond
 			c.Leases.Poll = 200 * time.Millisecond

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ddbsync/ddbsync/pkg/backfill"
 	"github.com/ddbsync/ddbsync/pkg/diff"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
@@ -52,20 +53,25 @@ type DestAPI interface {
 
 // Config is the sync of one plan entry.
 type Config struct {
-	Source      SourceAPI
-	Dest        DestAPI
-	Streams     stream.StreamsAPI
-	InputTable  string
-	OutputTable string
+	// Common: the tables, the store and state key, counters, logger and
+	// clock, handed as they are to the backfill and the stream. Leases,
+	// when set, shares the work with other workers through the checkpoint
+	// table (Store is then its state.DynamoStore): the copy's segments
+	// and the stream's shards are leased, and the handover is recorded by
+	// the first worker with a conditional write and read by the others.
+	job.Common
+
+	Source  SourceAPI
+	Dest    DestAPI
+	Streams stream.StreamsAPI
 
 	Backfill bool // run the backfill phase
 	Stream   bool // run the stream phase
 
 	// BackfillConfig holds the backfill's own settings (segments,
 	// capacity budgets, --skip-expired, --create-output-table, page
-	// size…); its clients, tables, store, state key, stats, logger and
-	// leases are filled from this Config. One struct, so that a backfill
-	// setting cannot be left out of sync.
+	// size…); its Common and clients are filled from this Config. One
+	// struct, so that a backfill setting cannot be left out of sync.
 	BackfillConfig backfill.Config
 
 	SkipTTLDeletes bool
@@ -78,21 +84,6 @@ type Config struct {
 	// state (its leftovers are its own); items another program put into
 	// the output are kept.
 	DeleteExtra bool
-
-	Store    state.Store
-	StateKey string
-	Stats    *stats.Entry
-	Logger   *zap.Logger
-	Now      func() time.Time
-
-	// Leases, when set, shares the work with other workers through the
-	// checkpoint table (Store is then its state.DynamoStore): the stream's
-	// shards are leased (stream.Leases), and the handover is recorded by
-	// the first worker with a conditional write and read by the others.
-	Leases *lease.Manager
-	// Entry is the plan entry (lease scopes and plan fingerprints); needed
-	// with Leases.
-	Entry plan.Entry
 
 	SafetyMargin time.Duration // default DefaultSafetyMargin
 	Retention    time.Duration // the stream's retention, default 24h
@@ -174,32 +165,25 @@ type conditionalStore interface {
 	PutIfAbsent(ctx context.Context, key string, v any) (bool, error)
 }
 
-func (c *Config) streamLeases() *stream.Leases {
-	if c.Leases == nil {
-		return nil
-	}
-	return &stream.Leases{Manager: c.Leases, Entry: c.Entry}
-}
-
 func (c *Config) handoverKey() string { return c.StateKey + "/sync/handover" }
 
 // backfillConfig is the copy of handover h (nil: a sync without the
 // stream, which copies like the backfill command).
 func (c *Config) backfillConfig(h *Handover) backfill.Config {
 	b := c.BackfillConfig
-	b.Source, b.Dest, b.InputTable, b.OutputTable = c.Source, c.Dest, c.InputTable, c.OutputTable
-	b.Store, b.StateKey, b.Stats, b.Logger = c.Store, h.backfillKey(c.StateKey), c.Stats, c.Logger
+	b.Common, b.Source, b.Dest = c.Common, c.Source, c.Dest
+	b.StateKey = h.backfillKey(c.StateKey)
 	b.Leases = c.backfillLeases(h)
 	return b
 }
 
 // backfillLeases are the segment leases of a shared backfill (none for a
 // static split).
-func (c *Config) backfillLeases(h *Handover) *backfill.Leases {
+func (c *Config) backfillLeases(h *Handover) *job.Leases {
 	if c.Leases == nil || len(c.BackfillConfig.Segments) > 0 {
 		return nil
 	}
-	return &backfill.Leases{Manager: c.Leases, Entry: c.Entry, Kind: h.backfillKind()}
+	return &job.Leases{Manager: c.Leases.Manager, Entry: c.Leases.Entry, Kind: h.backfillKind()}
 }
 
 // Check does what Run does before any write: the input has a stream (when
@@ -224,27 +208,25 @@ func Check(ctx context.Context, cfg Config) error {
 			if !ok {
 				// The stream part of a copy made by another run: it must
 				// be finished, and young enough for the stream to cover.
-				if err := CheckCopy(ctx, CopyCheck{
-					Source: cfg.Source, InputTable: cfg.InputTable, OutputTable: cfg.OutputTable,
-					Store: cfg.Store, StateKey: cfg.StateKey, Leases: cfg.Leases, Entry: cfg.Entry,
-					Now: cfg.Now, Retention: cfg.Retention, Logger: cfg.Logger,
-				}); err != nil {
+				if err := CheckCopy(ctx, CopyCheck{Common: cfg.Common, Source: cfg.Source, Retention: cfg.Retention}); err != nil {
 					return err
 				}
 			}
 			return stream.Validate(ctx, stream.Config{
+				Common: job.Common{
+					InputTable: cfg.InputTable, OutputTable: cfg.OutputTable,
+					Store: cfg.Store, StateKey: cfg.StateKey, Leases: cfg.Leases,
+				},
 				Source: cfg.Source, Dest: cfg.Dest, Streams: cfg.Streams,
-				InputTable: cfg.InputTable, OutputTable: cfg.OutputTable,
-				StreamARN: h.StreamARN, Store: cfg.Store, StateKey: cfg.StateKey,
-				UntilCaughtUp: cfg.UntilCaughtUp, Leases: cfg.streamLeases(),
+				StreamARN: h.StreamARN, UntilCaughtUp: cfg.UntilCaughtUp,
 			})
 		}
 		if cfg.Leases != nil {
 			if cfg.UntilCaughtUp {
 				return &plan.Error{Msg: "--until-caught-up cannot be combined with a checkpoint table: with leases no worker sees the whole stream; stop the workers with SIGTERM instead (they checkpoint and release their shards), or run one worker without --checkpoint-table"}
 			}
-			scope := lease.Scope(cfg.Entry.ID(), lease.KindStream)
-			if err := cfg.Leases.CheckFingerprint(ctx, scope, lease.StreamFingerprint(cfg.Entry, info.ARN)); err != nil {
+			scope := lease.Scope(cfg.Leases.Entry.ID(), lease.KindStream)
+			if err := cfg.Leases.Manager.CheckFingerprint(ctx, scope, lease.StreamFingerprint(cfg.Leases.Entry, info.ARN)); err != nil {
 				return err
 			}
 		}
@@ -300,7 +282,7 @@ func Run(ctx context.Context, cfg Config) error {
 		backfillDone := cfg.BackfillDone
 		if bl := bcfg.Leases; bl != nil {
 			// Shared: done when every segment lease is finished.
-			backfillDone = func(ctx context.Context, _ state.Store, _ string) (bool, error) { return bl.Done(ctx) }
+			backfillDone = func(ctx context.Context, _ state.Store, _ string) (bool, error) { return backfill.LeasesDone(ctx, bl) }
 		}
 		done, err := backfillDone(ctx, bcfg.Store, bcfg.StateKey)
 		if err != nil {
@@ -325,13 +307,15 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	scfg := stream.Config{
+		Common: cfg.Common,
 		Source: cfg.Source, Dest: cfg.Dest, Streams: cfg.Streams,
-		InputTable: cfg.InputTable, OutputTable: cfg.OutputTable,
 		StreamARN:      h.StreamARN,
 		SkipTTLDeletes: cfg.SkipTTLDeletes, UntilCaughtUp: cfg.UntilCaughtUp,
-		MaxWCU: cfg.BackfillConfig.MaxWCU, Store: cfg.Store, StateKey: cfg.StateKey,
-		Stats: cfg.Stats, Logger: cfg.Logger, Now: cfg.Now, Retention: cfg.Retention,
-		Leases: cfg.streamLeases(),
+		MaxWCU: cfg.BackfillConfig.MaxWCU, Retention: cfg.Retention,
+	}
+	if cfg.Leases != nil {
+		l := *cfg.Leases // the stream's own (Tune may change it)
+		scfg.Leases = &l
 	}
 	if h.Backfill {
 		if err := checkCovered(ctx, cfg, h); err != nil {
@@ -445,14 +429,14 @@ func earlierCopy(ctx context.Context, cfg Config) (string, error) {
 			cfg.StateKey, m.Started.UTC().Format(time.RFC3339)), nil
 	}
 	if cfg.Leases != nil {
-		scope := lease.Scope(cfg.Entry.ID(), lease.KindBackfill)
-		infos, err := cfg.Leases.List(ctx, scope)
+		scope := lease.Scope(cfg.Leases.Entry.ID(), lease.KindBackfill)
+		infos, err := cfg.Leases.Manager.List(ctx, scope)
 		if err != nil {
 			return "", err
 		}
 		if len(infos) > 0 {
 			return fmt.Sprintf("an earlier shared copy of this entry (%d segment leases in scope %s of checkpoint table %s) predates this sync",
-				len(infos), scope, cfg.Leases.Table()), nil
+				len(infos), scope, cfg.Leases.Manager.Table()), nil
 		}
 	}
 	return "", nil
@@ -463,14 +447,14 @@ func earlierCopy(ctx context.Context, cfg Config) (string, error) {
 // shards long gone would otherwise be reported as gaps.
 func forgetStream(ctx context.Context, cfg Config) error {
 	if cfg.Leases != nil {
-		scope := lease.Scope(cfg.Entry.ID(), lease.KindStream)
-		infos, err := cfg.Leases.List(ctx, scope)
+		scope := lease.Scope(cfg.Leases.Entry.ID(), lease.KindStream)
+		infos, err := cfg.Leases.Manager.List(ctx, scope)
 		if err != nil {
 			return err
 		}
 		if len(infos) > 0 {
 			cfg.Logger.Info("removing stream leases made before this sync; the copy replaces them", zap.Int("leases", len(infos)))
-			if err := cfg.Leases.Forget(ctx, scope); err != nil {
+			if err := cfg.Leases.Manager.Forget(ctx, scope); err != nil {
 				return err
 			}
 		}
@@ -525,13 +509,13 @@ func reconcile(ctx context.Context, cfg Config, h *Handover) error {
 	if cfg.Leases == nil {
 		return reconcileOnce(ctx, cfg, key)
 	}
-	scope := lease.Scope(cfg.Entry.ID(), "reconcile-"+h.Generation)
+	scope := lease.Scope(cfg.Leases.Entry.ID(), "reconcile-"+h.Generation)
 	fp := fmt.Sprintf("reconcile input=%s output=%s", cfg.InputTable, cfg.OutputTable)
-	if err := cfg.Leases.Register(ctx, scope, fp, []lease.Unit{{ID: "output"}}); err != nil {
+	if err := cfg.Leases.Manager.Register(ctx, scope, fp, []lease.Unit{{ID: "output"}}); err != nil {
 		return err
 	}
 	cfg.Logger.Info("reconciling the output: one worker deletes, the others wait for it")
-	return cfg.Leases.Process(ctx, scope, lease.ProcessOptions{}, func(ctx context.Context, _ *lease.Lease) error {
+	return cfg.Leases.Manager.Process(ctx, scope, lease.ProcessOptions{}, func(ctx context.Context, _ *lease.Lease) error {
 		return reconcileOnce(ctx, cfg, key)
 	})
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
 	"github.com/ddbsync/ddbsync/pkg/backfill"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stats"
@@ -45,9 +46,20 @@ func newFixture(t *testing.T, view types.StreamViewType) *fixture {
 
 func (f *fixture) config(t *testing.T) syncer.Config {
 	return syncer.Config{
-		Source: f.c, Dest: f.c, Streams: f.s, InputTable: f.src, OutputTable: f.dst,
-		Backfill: true, Stream: true, UntilCaughtUp: true,
-		Store: f.store, StateKey: "entry", Stats: stats.NewEntry(f.src, f.dst), Logger: zaptest.NewLogger(t),
+		Common: job.Common{
+			InputTable:  f.src,
+			OutputTable: f.dst,
+			Store:       f.store,
+			StateKey:    "entry",
+			Stats:       stats.NewEntry(f.src, f.dst),
+			Logger:      zaptest.NewLogger(t),
+		},
+		Source:        f.c,
+		Dest:          f.c,
+		Streams:       f.s,
+		Backfill:      true,
+		Stream:        true,
+		UntilCaughtUp: true,
 		Tune: func(c *stream.Config) {
 			c.PollInterval = 50 * time.Millisecond
 			c.MinReadInterval = time.Millisecond

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/pkg/backfill"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
 )
@@ -148,20 +149,22 @@ func EntryConfig(e *cmdutil.RunEntry, store state.Store, skipExpired, createOutp
 		return backfill.Config{}, &plan.Error{Msg: err.Error()}
 	}
 	return backfill.Config{
+		Common: job.Common{
+			InputTable:  e.Entry.Input.Table,
+			OutputTable: e.Entry.Output.Table,
+			Store:       store,
+			StateKey:    e.Entry.ID(),
+			Stats:       e.Stats,
+			Logger:      e.Log,
+		},
 		Source:            e.In.DynamoDB,
 		Dest:              e.Out.DynamoDB,
-		InputTable:        e.Entry.Input.Table,
-		OutputTable:       e.Entry.Output.Table,
 		Segments:          segs,
 		TotalSegments:     e.Entry.Backfill.TotalSegments,
 		MaxWCU:            e.Entry.Backfill.MaxWCU,
 		MaxRCU:            e.Entry.Backfill.MaxRCU,
 		SkipExpired:       skipExpired,
 		CreateOutputTable: createOutput,
-		Store:             store,
-		StateKey:          e.Entry.ID(),
-		Stats:             e.Stats,
-		Logger:            e.Log,
 		PageSize:          int32(scanLimit),
 	}, nil
 }
@@ -184,7 +187,7 @@ func backfillRun(opts *Options) error {
 		// With a checkpoint table, the workers share the segments through
 		// leases (unless a static split names this worker's segments).
 		if r.Leases != nil && len(cfgs[i].Segments) == 0 {
-			cfgs[i].Leases = &backfill.Leases{Manager: r.Leases, Entry: e.Entry}
+			cfgs[i].Leases = &job.Leases{Manager: r.Leases, Entry: e.Entry}
 		}
 	}
 	if err := r.Check(func(i int) error { return backfill.Check(r.Ctx, cfgs[i]) }); err != nil {

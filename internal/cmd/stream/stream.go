@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 	"github.com/ddbsync/ddbsync/pkg/stream"
@@ -138,24 +139,26 @@ func streamRun(opts *Options) error {
 	cfgs := make([]stream.Config, len(r.Entries))
 	for i, e := range r.Entries {
 		cfgs[i] = stream.Config{
+			Common: job.Common{
+				InputTable:  e.Entry.Input.Table,
+				OutputTable: e.Entry.Output.Table,
+				Store:       r.Store,
+				StateKey:    e.Entry.ID(),
+				Stats:       e.Stats,
+				Logger:      e.Log,
+				Now:         f.Now,
+			},
 			Streams:        e.In.Streams,
 			Source:         e.In.DynamoDB,
 			Dest:           e.Out.DynamoDB,
-			InputTable:     e.Entry.Input.Table,
-			OutputTable:    e.Entry.Output.Table,
 			SkipTTLDeletes: opts.SkipTTLDeletes,
 			UntilCaughtUp:  opts.UntilCaughtUp,
 			MaxWCU:         e.Entry.Backfill.MaxWCU,
-			Store:          r.Store,
-			StateKey:       e.Entry.ID(),
-			Stats:          e.Stats,
-			Logger:         e.Log,
-			Now:            f.Now,
 		}
 		// With a checkpoint table, the workers share each stream's shards
 		// through leases.
 		if r.Leases != nil {
-			cfgs[i].Leases = &stream.Leases{Manager: r.Leases, Entry: e.Entry}
+			cfgs[i].Leases = &job.Leases{Manager: r.Leases, Entry: e.Entry}
 		}
 		if opts.Tune != nil {
 			opts.Tune(&cfgs[i])
@@ -165,14 +168,7 @@ func streamRun(opts *Options) error {
 		// A first stream after a copy made by backfill: the copy must be
 		// finished and young enough for the stream to cover it.
 		c := cfgs[i]
-		cc := syncer.CopyCheck{
-			Source: c.Source, InputTable: c.InputTable, OutputTable: c.OutputTable,
-			Store: c.Store, StateKey: c.StateKey, Now: c.Now, Logger: c.Logger,
-		}
-		if c.Leases != nil {
-			cc.Leases, cc.Entry = c.Leases.Manager, c.Leases.Entry
-		}
-		if err := syncer.CheckCopy(r.Ctx, cc); err != nil {
+		if err := syncer.CheckCopy(r.Ctx, syncer.CopyCheck{Common: c.Common, Source: c.Source}); err != nil {
 			return err
 		}
 		return stream.Validate(r.Ctx, c)

@@ -11,6 +11,7 @@ import (
 	backfillcmd "github.com/ddbsync/ddbsync/internal/cmd/backfill"
 	streamcmd "github.com/ddbsync/ddbsync/internal/cmd/stream"
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 	"github.com/ddbsync/ddbsync/pkg/stream"
@@ -164,25 +165,29 @@ func syncRun(opts *Options) error {
 			return err
 		}
 		cfgs[i] = syncer.Config{
+			Common: job.Common{
+				InputTable:  e.Entry.Input.Table,
+				OutputTable: e.Entry.Output.Table,
+				Store:       r.Store,
+				StateKey:    e.Entry.ID(),
+				Stats:       e.Stats,
+				Logger:      e.Log,
+				Now:         f.Now,
+			},
 			Source:         e.In.DynamoDB,
 			Dest:           e.Out.DynamoDB,
 			Streams:        e.In.Streams,
-			InputTable:     e.Entry.Input.Table,
-			OutputTable:    e.Entry.Output.Table,
 			Backfill:       !e.Entry.Backfill.Disabled,
 			Stream:         !e.Entry.Stream.Disabled,
 			BackfillConfig: bf,
 			SkipTTLDeletes: opts.SkipTTLDeletes,
 			UntilCaughtUp:  opts.UntilCaughtUp,
 			DeleteExtra:    opts.DeleteExtra,
-			Store:          r.Store,
-			StateKey:       e.Entry.ID(),
-			Stats:          e.Stats,
-			Logger:         e.Log,
-			Now:            f.Now,
 			Tune:           opts.Tune,
-			Leases:         r.Leases, // with a checkpoint table: the work is shared through leases
-			Entry:          e.Entry,
+		}
+		if r.Leases != nil {
+			// With a checkpoint table: the work is shared through leases.
+			cfgs[i].Leases = &job.Leases{Manager: r.Leases, Entry: e.Entry}
 		}
 	}
 	if err := r.Check(func(i int) error { return syncer.Check(r.Ctx, cfgs[i]) }); err != nil {
