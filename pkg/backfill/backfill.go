@@ -57,7 +57,10 @@ type Config struct {
 	MaxRCU float64 // input read units per second, 0: no limit
 
 	SkipExpired       bool // leave out items DynamoDB's TTL will delete: TTL in the past, at most five years ago
-	CreateOutputTable bool // create a missing output table from the input's description
+	CreateOutputTable bool // create a missing output table from the input's description and settings (table.go)
+	// CreateOutputStream: a created output table gets the input's stream
+	// specification (for a copy that will itself be a source).
+	CreateOutputStream bool
 
 	// Tuning; zero values take the defaults below.
 

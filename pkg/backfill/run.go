@@ -113,7 +113,7 @@ func (r *run) run(ctx context.Context) (Result, error) {
 	}
 	if create {
 		r.log.Info(fmt.Sprintf("Output table %s does not exist: creating it like %s and waiting until it is ACTIVE", cfg.OutputTable, cfg.InputTable))
-		if out, err = createOutputTable(ctx, cfg.Dest, cfg.OutputTable, in); err != nil {
+		if out, err = createOutputTable(ctx, cfg.Source, cfg.Dest, cfg.OutputTable, in, CreateOptions{Stream: cfg.CreateOutputStream, Log: r.log}); err != nil {
 			return res, err
 		}
 		r.log.Info(fmt.Sprintf("Output table %s created", cfg.OutputTable))

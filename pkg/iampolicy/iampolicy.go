@@ -132,6 +132,11 @@ func SideActions(command, side string, backfill, stream bool, f Flags) Actions {
 			if f.SkipExpired {
 				add(&a.Table, "DescribeTimeToLive")
 			}
+			if f.CreateOutputTable {
+				// A created output table copies the input's TTL,
+				// point-in-time recovery and tags.
+				add(&a.Table, "DescribeTimeToLive", "DescribeContinuousBackups", "ListTagsOfResource")
+			}
 		}
 		if command == Sync && backfill && stream {
 			// Reconciling the output after the copy confirms each
@@ -149,7 +154,9 @@ func SideActions(command, side string, backfill, stream bool, f Flags) Actions {
 			add(&a.Table, "DescribeTable", "BatchWriteItem")
 		}
 		if backfill && f.CreateOutputTable {
-			add(&a.Table, "CreateTable")
+			// CreateTable with the input's tags needs TagResource; TTL and
+			// point-in-time recovery are set once the table is ACTIVE.
+			add(&a.Table, "CreateTable", "TagResource", "UpdateTimeToLive", "UpdateContinuousBackups")
 		}
 		if command == Sync && backfill && stream {
 			// sync reconciles an output that held items before the copy

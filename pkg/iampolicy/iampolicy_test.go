@@ -80,8 +80,8 @@ func TestPolicies(t *testing.T) {
 			"OutputTables": {d("BatchWriteItem", "DescribeTable"), {outARN}},
 		}},
 		{"backfill --skip-expired --create-output-table", Run{Command: Backfill, Entries: one, Flags: Flags{SkipExpired: true, CreateOutputTable: true}}, map[string][2][]string{
-			"InputTables":  {d("DescribeTable", "DescribeTimeToLive", "Scan"), {inARN}},
-			"OutputTables": {d("BatchWriteItem", "CreateTable", "DescribeTable"), {outARN}},
+			"InputTables":  {d("DescribeContinuousBackups", "DescribeTable", "DescribeTimeToLive", "ListTagsOfResource", "Scan"), {inARN}},
+			"OutputTables": {d("BatchWriteItem", "CreateTable", "DescribeTable", "TagResource", "UpdateContinuousBackups", "UpdateTimeToLive"), {outARN}},
 		}},
 		{"stream, view type unknown", Run{Command: Stream, Entries: one}, map[string][2][]string{
 			"InputTables":  {d("DescribeTable", "GetItem"), {inARN}},
@@ -94,9 +94,9 @@ func TestPolicies(t *testing.T) {
 			"OutputTables": {d("BatchWriteItem", "DescribeTable"), {outARN}},
 		}},
 		{"sync", Run{Command: Sync, Entries: one, Flags: Flags{StreamViewType: "NEW_IMAGE", CreateOutputTable: true}}, map[string][2][]string{
-			"InputTables":  {d("BatchGetItem", "DescribeTable", "Scan"), {inARN}},
+			"InputTables":  {d("BatchGetItem", "DescribeContinuousBackups", "DescribeTable", "DescribeTimeToLive", "ListTagsOfResource", "Scan"), {inARN}},
 			"InputStreams": {d("DescribeStream", "GetRecords", "GetShardIterator"), {streamARN}},
-			"OutputTables": {d("BatchGetItem", "BatchWriteItem", "CreateTable", "DeleteItem", "DescribeTable", "Scan"), {outARN}},
+			"OutputTables": {d("BatchGetItem", "BatchWriteItem", "CreateTable", "DeleteItem", "DescribeTable", "Scan", "TagResource", "UpdateContinuousBackups", "UpdateTimeToLive"), {outARN}},
 		}},
 		{"sync, stream disabled: no stream actions", Run{Command: Sync, Entries: []Entry{{Input: in, Output: out, Backfill: true}}}, map[string][2][]string{
 			"InputTables":  {d("DescribeTable", "Scan"), {inARN}},

@@ -30,9 +30,9 @@ func PermissionRows() []Row {
 		side     string
 		variants []variant
 	}{
-		Backfill: {{SideInput, []variant{skip}}, {SideOutput, []variant{create}}},
+		Backfill: {{SideInput, []variant{skip, create}}, {SideOutput, []variant{create}}},
 		Stream:   {{SideInput, []variant{viewType}}, {SideOutput, nil}},
-		Sync:     {{SideInput, []variant{skip, viewType}}, {SideOutput, []variant{create}}},
+		Sync:     {{SideInput, []variant{skip, viewType, create}}, {SideOutput, []variant{create}}},
 		Diff: {{SideMaster, nil}, {SideSlave, []variant{
 			{"`--write-missing` or `--write-differing`", func(f *Flags) { f.WriteMissing = true }},
 			{"`--scan-for-extra`", func(f *Flags) { f.ScanForExtra = true }},

@@ -27,11 +27,12 @@ type Options struct {
 	// Plan is the validated plan (from --config-file or the table flags).
 	Plan *plan.Plan
 
-	PlanFlags         cmdutil.PlanFlags
-	LeaseFlags        cmdutil.LeaseFlags
-	CreateOutputTable bool
-	SkipExpired       bool
-	ScanLimit         int
+	PlanFlags          cmdutil.PlanFlags
+	LeaseFlags         cmdutil.LeaseFlags
+	CreateOutputTable  bool
+	CreateOutputStream bool
+	SkipExpired        bool
+	ScanLimit          int
 }
 
 // NewCmdBackfill builds the command; runF replaces the run in tests.
@@ -123,6 +124,9 @@ Exit status:
 			if opts.ScanLimit < 0 || opts.ScanLimit > maxScanLimit {
 				return cmdutil.FlagErrorf("--scan-limit is %d; allowed: 0 (pages of up to 1 MB) to %d", opts.ScanLimit, maxScanLimit)
 			}
+			if opts.CreateOutputStream && !opts.CreateOutputTable {
+				return cmdutil.FlagErrorf("--create-output-stream applies to the table --create-output-table creates: add --create-output-table")
+			}
 			opts.Plan = p
 			opts.Ctx = cmd.Context()
 			if runF != nil {
@@ -135,7 +139,8 @@ Exit status:
 	cmdutil.AddLeaseFlags(cmd, &opts.LeaseFlags)
 	fl := cmd.Flags()
 	fl.IntVar(&opts.ScanLimit, "scan-limit", 0, "items per Scan page (0: DynamoDB's pages of up to 1 MB); smaller pages mean finer checkpoints")
-	fl.BoolVar(&opts.CreateOutputTable, "create-output-table", false, "create a missing output table from the input's description (keys, indexes, billing mode, capacities)")
+	fl.BoolVar(&opts.CreateOutputTable, "create-output-table", false, "create a missing output table like the input: keys, indexes, billing mode, capacities, TTL, table class, deletion protection, point-in-time recovery, tags, throughput limits, encryption (docs/cli.md)")
+	fl.BoolVar(&opts.CreateOutputStream, "create-output-stream", false, "with --create-output-table: give the created table the input's stream (for a copy that will itself be a source)")
 	fl.BoolVar(&opts.SkipExpired, "skip-expired", false, "leave out the items DynamoDB's time to live will delete: a number of epoch seconds in the past, but not more than five years in the past (DynamoDB never deletes those, so they are copied)")
 	return cmd
 }
@@ -184,6 +189,7 @@ func backfillRun(opts *Options) error {
 		if cfgs[i], err = EntryConfig(e, r.Store, opts.SkipExpired, opts.CreateOutputTable, opts.ScanLimit); err != nil {
 			return err
 		}
+		cfgs[i].CreateOutputStream = opts.CreateOutputStream
 		// With a checkpoint table, the workers share the segments through
 		// leases (unless a static split names this worker's segments).
 		if r.Leases != nil && len(cfgs[i].Segments) == 0 {

@@ -94,8 +94,8 @@ func TestPolicyFromFlags(t *testing.T) {
 	}
 	got := parse(t, out)
 	want := map[string][2][]string{
-		"InputTables":  {{"dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive", "dynamodb:Scan"}, {"arn:aws:dynamodb:us-east-1:123456789012:table/orders"}},
-		"OutputTables": {{"dynamodb:BatchWriteItem", "dynamodb:CreateTable", "dynamodb:DescribeTable"}, {"arn:aws:dynamodb:eu-west-1:123456789012:table/orders"}},
+		"InputTables":  {{"dynamodb:DescribeContinuousBackups", "dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive", "dynamodb:ListTagsOfResource", "dynamodb:Scan"}, {"arn:aws:dynamodb:us-east-1:123456789012:table/orders"}},
+		"OutputTables": {{"dynamodb:BatchWriteItem", "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:TagResource", "dynamodb:UpdateContinuousBackups", "dynamodb:UpdateTimeToLive"}, {"arn:aws:dynamodb:eu-west-1:123456789012:table/orders"}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v\nwant %v", got, want)
@@ -128,8 +128,8 @@ func TestPolicyEveryCommand(t *testing.T) {
 			"OutputTables": {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:Scan"},
 		}},
 		{append([]string{"sync", "--stream=false", "--create-output-table"}, tables...), map[string][]string{
-			"InputTables":  {"dynamodb:DescribeTable", "dynamodb:Scan"},
-			"OutputTables": {"dynamodb:BatchWriteItem", "dynamodb:CreateTable", "dynamodb:DescribeTable"},
+			"InputTables":  {"dynamodb:DescribeContinuousBackups", "dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive", "dynamodb:ListTagsOfResource", "dynamodb:Scan"},
+			"OutputTables": {"dynamodb:BatchWriteItem", "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:TagResource", "dynamodb:UpdateContinuousBackups", "dynamodb:UpdateTimeToLive"},
 		}},
 		{[]string{"diff", "-m", "us-east-1:orders", "-s", "eu-west-1:orders", "-s", "us-west-2:orders", "--account-id", "123456789012"}, map[string][]string{
 			"MasterTables": {"dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan"},

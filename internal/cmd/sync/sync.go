@@ -26,13 +26,14 @@ type Options struct {
 	// Plan is the validated plan (from --config-file or the table flags).
 	Plan *plan.Plan
 
-	PlanFlags         cmdutil.PlanFlags
-	LeaseFlags        cmdutil.LeaseFlags
-	CreateOutputTable bool
-	SkipExpired       bool
-	SkipTTLDeletes    bool
-	UntilCaughtUp     bool
-	DeleteExtra       bool
+	PlanFlags          cmdutil.PlanFlags
+	LeaseFlags         cmdutil.LeaseFlags
+	CreateOutputTable  bool
+	CreateOutputStream bool
+	SkipExpired        bool
+	SkipTTLDeletes     bool
+	UntilCaughtUp      bool
+	DeleteExtra        bool
 
 	// Tune adjusts each entry's stream configuration (tests).
 	Tune func(*stream.Config)
@@ -126,6 +127,9 @@ Exit status:
 			if err := opts.LeaseFlags.Apply(cmd, p, plan.ModeSync); err != nil {
 				return err
 			}
+			if opts.CreateOutputStream && !opts.CreateOutputTable {
+				return cmdutil.FlagErrorf("--create-output-stream applies to the table --create-output-table creates: add --create-output-table")
+			}
 			opts.Plan = p
 			opts.Ctx = cmd.Context()
 			if runF != nil {
@@ -139,7 +143,8 @@ Exit status:
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.PlanFlags.Backfill, "backfill", true, "copy the existing items first (--backfill=false: stream only)")
 	fl.BoolVar(&opts.PlanFlags.Stream, "stream", true, "apply the stream after the copy (--stream=false: copy only)")
-	fl.BoolVar(&opts.CreateOutputTable, "create-output-table", false, "create a missing output table from the input's description (keys, indexes, billing mode, capacities)")
+	fl.BoolVar(&opts.CreateOutputTable, "create-output-table", false, "create a missing output table like the input: keys, indexes, billing mode, capacities, TTL, table class, deletion protection, point-in-time recovery, tags, throughput limits, encryption (docs/cli.md)")
+	fl.BoolVar(&opts.CreateOutputStream, "create-output-stream", false, "with --create-output-table: give the created table the input's stream (for a copy that will itself be a source)")
 	fl.BoolVar(&opts.SkipExpired, "skip-expired", false, "leave out the items DynamoDB's time to live will delete: a number of epoch seconds in the past, but not more than five years in the past (DynamoDB never deletes those, so they are copied)")
 	fl.BoolVar(&opts.SkipTTLDeletes, "skip-ttl-deletes", false, "do not copy deletions made by DynamoDB's time to live (for an output table with its own TTL)")
 	fl.BoolVar(&opts.UntilCaughtUp, "until-caught-up", false, "exit once the stream has been read up to the time its phase started")
@@ -164,6 +169,7 @@ func syncRun(opts *Options) error {
 		if err != nil {
 			return err
 		}
+		bf.CreateOutputStream = opts.CreateOutputStream
 		cfgs[i] = syncer.Config{
 			Common: job.Common{
 				InputTable:  e.Entry.Input.Table,
