@@ -166,3 +166,28 @@ func hasStreamCheckpoints(ctx context.Context, c CopyCheck) (bool, error) {
 	}
 	return false, nil
 }
+
+// CheckNotStreaming is run before a shared backfill (a checkpoint table):
+// while other workers apply the entry's stream to the output, a copy
+// could write an item as it was scanned after the stream applied a newer
+// change of it, and that change would be lost for good. A stream lease
+// with an owner is such a worker (or one that died less than a lease
+// duration ago): a *plan.Error (exit 2, nothing written). A stream
+// stopped first is safe: resumed after the copy, it applies every change
+// since its checkpoints again, in order.
+func CheckNotStreaming(ctx context.Context, leases *lease.Manager, entry plan.Entry) error {
+	if leases == nil {
+		return nil
+	}
+	infos, err := leases.List(ctx, lease.Scope(entry.ID(), lease.KindStream))
+	if err != nil {
+		return err
+	}
+	for _, in := range infos {
+		if in.Owner != "" && !in.Finished {
+			return &plan.Error{Msg: fmt.Sprintf("%s ⇨ %s: worker %s is applying the input's stream to the output (it holds the lease of shard %s in checkpoint table %s): a backfill now could overwrite newer changes with older copies; stop the stream workers first (resumed afterwards, they apply every change since their checkpoints again), or run sync, which copies and streams in order",
+				entry.Input.Table, entry.Output.Table, in.Owner, in.Unit, leases.Table())}
+		}
+	}
+	return nil
+}

@@ -77,3 +77,38 @@ func TestLeasedReconcileByOneWorker(t *testing.T) {
 		t.Errorf("%d workers reconciled the output, want exactly one", n)
 	}
 }
+
+// TestBackfillBesideStreamWorkers: a shared backfill is refused while a
+// worker holds a stream lease of the entry (its copy could overwrite the
+// stream's newer changes), and allowed once the stream workers released
+// their leases.
+func TestBackfillBesideStreamWorkers(t *testing.T) {
+	c, _ := ddbtest.Clients(t)
+	ckpt := ddbtest.Name(t, "ckpt")
+	store := state.NewDynamoStore(c, ckpt, state.DynamoOptions{})
+	if err := store.EnsureTable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	entry := plan.Entry{Input: ddbtest.Table("in"), Output: ddbtest.Table("out")}
+	ctx := context.Background()
+	m := lease.NewManager(store, "streamer", lease.Options{Duration: 2 * time.Second})
+	if err := syncer.CheckNotStreaming(ctx, m, entry); err != nil {
+		t.Fatalf("no stream lease: %v", err)
+	}
+	scope := lease.Scope(entry.ID(), lease.KindStream)
+	if err := m.Register(ctx, scope, "stream-arn", []lease.Unit{{ID: "shard-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	held, err := m.Acquire(ctx, scope)
+	if err != nil || len(held) != 1 {
+		t.Fatalf("acquire: %v, %d leases", err, len(held))
+	}
+	other := lease.NewManager(store, "copier", lease.Options{Duration: 2 * time.Second})
+	wantRefused(t, syncer.CheckNotStreaming(ctx, other, entry), "streamer", "shard-1", "stop the stream workers first")
+	if err := held[0].Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := syncer.CheckNotStreaming(ctx, other, entry); err != nil {
+		t.Fatalf("after the stream worker released its lease: %v", err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/ddbsync/ddbsync/pkg/backfill"
 	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/syncer"
 	"github.com/ddbsync/ddbsync/pkg/state"
 )
 
@@ -139,7 +140,7 @@ Exit status:
 	cmdutil.AddLeaseFlags(cmd, &opts.LeaseFlags)
 	fl := cmd.Flags()
 	fl.IntVar(&opts.ScanLimit, "scan-limit", 0, "items per Scan page (0: DynamoDB's pages of up to 1 MB); smaller pages mean finer checkpoints")
-	fl.BoolVar(&opts.CreateOutputTable, "create-output-table", false, "create a missing output table like the input: keys, indexes, billing mode, capacities, TTL, table class, deletion protection, point-in-time recovery, tags, throughput limits, encryption (docs/cli.md)")
+	fl.BoolVar(&opts.CreateOutputTable, "create-output-table", false, "create a missing output table like the input: keys, indexes, billing mode, capacities, TTL, table class, deletion protection, point-in-time recovery, tags, throughput limits, encryption (docs/usage.md)")
 	fl.BoolVar(&opts.CreateOutputStream, "create-output-stream", false, "with --create-output-table: give the created table the input's stream (for a copy that will itself be a source)")
 	fl.BoolVar(&opts.SkipExpired, "skip-expired", false, "leave out the items DynamoDB's time to live will delete: a number of epoch seconds in the past, but not more than five years in the past (DynamoDB never deletes those, so they are copied)")
 	return cmd
@@ -196,7 +197,16 @@ func backfillRun(opts *Options) error {
 			cfgs[i].Leases = &job.Leases{Manager: r.Leases, Entry: e.Entry}
 		}
 	}
-	if err := r.Check(func(i int) error { return backfill.Check(r.Ctx, cfgs[i]) }); err != nil {
+	check := func(i int) error {
+		// Not beside workers applying the stream to the same output.
+		if l := cfgs[i].Leases; l != nil {
+			if err := syncer.CheckNotStreaming(r.Ctx, l.Manager, l.Entry); err != nil {
+				return err
+			}
+		}
+		return backfill.Check(r.Ctx, cfgs[i])
+	}
+	if err := r.Check(check); err != nil {
 		return err
 	}
 
