@@ -13,8 +13,8 @@ import (
 	"github.com/ddbsync/ddbsync/pkg/backfill"
 	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/plan"
-	"github.com/ddbsync/ddbsync/pkg/syncer"
 	"github.com/ddbsync/ddbsync/pkg/state"
+	"github.com/ddbsync/ddbsync/pkg/syncer"
 )
 
 // maxScanLimit bounds --scan-limit.
