@@ -12,7 +12,7 @@ BIN := bin/ddbsync
 TEST_TIMEOUT ?= 12m
 GOFLAGS_TEST ?= -race -count=1
 
-.PHONY: all build install static ddb-local demo test unit vet staticcheck fmt-check bench clean completions chaos release-snapshot release release-check docker
+.PHONY: all build install docs static ddb-local demo test unit vet staticcheck fmt-check bench clean completions chaos release-snapshot release release-check docker
 
 all: build
 
@@ -80,6 +80,12 @@ bench: build ddb-local
 	$(GO) run ./bench/stream
 	$(GO) run ./bench/diff -items $(BENCH_ITEMS)
 
+# The command reference docs/cli.md and man pages in man/, generated from
+# the command tree (cmd/gen-docs); internal/docgen's test fails when
+# docs/cli.md is stale.
+docs:
+	$(GO) run ./cmd/gen-docs --markdown docs/cli.md --man-dir man
+
 # Release builds. VERSION is the git tag of HEAD, else a description of
 # the commit. GoReleaser is pinned and run through the Go module proxy.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -109,4 +115,4 @@ completions: build
 	for sh in bash zsh fish powershell; do $(BIN) completion $$sh > completions/ddbsync.$$sh; done
 
 clean:
-	rm -rf bin completions dist .ddbsync
+	rm -rf bin completions dist man .ddbsync

@@ -168,7 +168,7 @@ accounts and DynamoDB-compatible endpoints.
 
 Logs go to standard output; the live status goes to standard error.
 Every flag can also be set in the environment as DDBSYNC_<FLAG>, e.g.
-DDBSYNC_MAX_RETRIES=20 for --max-retries 20 (see docs/cli.md).
+DDBSYNC_MAX_RETRIES=20 for --max-retries 20 (see docs/usage.md).
 
 Exit status:
   0    success (diff: tables in sync, or every difference repaired)

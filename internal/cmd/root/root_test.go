@@ -310,7 +310,7 @@ func TestCompletionBash(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Cobra's script relies on the bash-completion package, as every
-	// cobra program's does (docs/cli.md says so); without it installed,
+	// cobra program's does (docs/usage.md says so); without it installed,
 	// stand in for its one function the script calls.
 	bashCompletion := `_get_comp_words_by_ref() { cur="${COMP_WORDS[COMP_CWORD]}"; prev="${COMP_WORDS[COMP_CWORD-1]}"; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; }`
 	for _, p := range []string{"/usr/share/bash-completion/bash_completion", "/etc/bash_completion"} {
