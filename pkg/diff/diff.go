@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -67,6 +68,16 @@ type Table struct {
 type Config struct {
 	Master Table
 	Slaves []Table
+
+	// Method is MethodMerge, MethodLookup, or MethodAuto ("" too): the
+	// cheaper of the two, estimated from the table sizes (method.go).
+	Method string
+	// MemoryLimit bounds what the merge method keeps in memory before it
+	// spills to disk (0: DefaultMemoryLimit).
+	MemoryLimit int64
+	// SpillDir is where the merge method spills (empty: the system's
+	// temporary directory).
+	SpillDir string
 
 	// Parallel is the number of scan segments (1 or 0: a serial scan).
 	Parallel int
@@ -120,18 +131,24 @@ type Config struct {
 
 // SlaveResult is the outcome for one slave.
 type SlaveResult struct {
-	Slave       string  `json:"slave"`
-	Scanned     int64   `json:"scanned"`
-	Matching    int64   `json:"matching"`
-	Missing     int64   `json:"missing"`
-	Differing   int64   `json:"differing"`
-	Extra       int64   `json:"extra"`
-	Written     int64   `json:"written"`
-	Deleted     int64   `json:"deleted"`
-	Skipped     int64   `json:"skipped"`
-	Errors      int64   `json:"errors"`
-	ConsumedRCU float64 `json:"-"`
-	ConsumedWCU float64 `json:"-"`
+	Slave     string `json:"slave"`
+	Scanned   int64  `json:"scanned"`
+	Matching  int64  `json:"matching"`
+	Missing   int64  `json:"missing"`
+	Differing int64  `json:"differing"`
+	Extra     int64  `json:"extra"`
+	Written   int64  `json:"written"`
+	Deleted   int64  `json:"deleted"`
+	Skipped   int64  `json:"skipped"`
+	Errors    int64  `json:"errors"`
+	// Method is how the slave was compared: merge or lookup.
+	Method      string  `json:"method"`
+	ConsumedRCU float64 `json:"consumed_rcu"`
+	ConsumedWCU float64 `json:"consumed_wcu"`
+	// CandidatesResolved counts the differences the scans suggested that
+	// consistent reads found resolved (merge method): items changed
+	// during the scans.
+	CandidatesResolved int64 `json:"candidates_resolved"`
 	// Retries counts requests sent again (by the SDK's retryer or by the
 	// diff: throttling, 5xx, dropped connections, unprocessed keys), and
 	// Throttles the throttling answers among the failures. The master
@@ -170,14 +187,19 @@ type Differ struct {
 	slaves []*slave
 	writes chan struct{}
 
+	method   string      // MethodMerge or MethodLookup
+	estimate Estimate    // of both methods, from the table sizes
+	sizes    []tableSize // master, then the slaves
+
 	reportMu sync.Mutex
 	report   *json.Encoder
 }
 
 type slave struct {
 	Table
-	st  *stats.Entry
-	log *zap.Logger
+	st       *stats.Entry
+	log      *zap.Logger
+	resolved atomic.Int64 // merge candidates resolved on a consistent read
 }
 
 // Prepare checks the configuration and that every table exists and
@@ -199,6 +221,14 @@ func Prepare(ctx context.Context, cfg Config) (*Differ, error) {
 	}
 	if cfg.ScanLimit < 0 {
 		return nil, &plan.Error{Msg: fmt.Sprintf("scan limit is %d; allowed: 0 (DynamoDB's 1 MB pages) or more", cfg.ScanLimit)}
+	}
+	switch cfg.Method {
+	case "", MethodAuto, MethodMerge, MethodLookup:
+	default:
+		return nil, &plan.Error{Msg: fmt.Sprintf("method %q; allowed: auto, merge, lookup", cfg.Method)}
+	}
+	if cfg.StartingKey != nil && cfg.Method == MethodMerge {
+		return nil, &plan.Error{Msg: "a starting key resumes the lookup method's serial scan; it cannot be combined with the merge method (which resumes from the state directory)"}
 	}
 	if cfg.StartingKey != nil && cfg.Parallel > 1 {
 		return nil, &plan.Error{Msg: "a starting key resumes a serial scan; it cannot be combined with --parallel above 1"}
@@ -259,7 +289,10 @@ func Prepare(ctx context.Context, cfg Config) (*Differ, error) {
 			slaveLog = log
 		}
 		d.slaves = append(d.slaves, &slave{Table: s, st: st, log: slaveLog})
+		d.sizes = append(d.sizes, sizeOf(sdesc))
 	}
+	d.sizes = append([]tableSize{sizeOf(mdesc)}, d.sizes...)
+	d.chooseMethod(d.sizes[0], d.sizes[1:])
 	return d, nil
 }
 
@@ -299,6 +332,9 @@ func (d *Differ) Run(ctx context.Context) (Result, error) {
 			ConsumedWCU: s.st.ConsumedWCU.Load(),
 			Retries:     s.st.Retries.Load(),
 			Throttles:   s.st.Throttles.Load(),
+			Method:      d.method,
+
+			CandidatesResolved: s.resolved.Load(),
 		})
 	}
 	return res, err
@@ -313,6 +349,9 @@ func (d *Differ) run(ctx context.Context) error {
 		d.cfg.Master.Label, len(d.slaves), d.keys, d.cfg.Parallel, mode))
 	if d.cfg.ExtraOnly {
 		return d.walkSlaves(ctx)
+	}
+	if d.method == MethodMerge {
+		return d.runMerge(ctx)
 	}
 	err := d.walk(ctx, walkSpec{
 		name:   "master " + d.cfg.Master.Label,

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +20,46 @@ import (
 )
 
 func TestMain(m *testing.M) { ddbtest.Main(m) }
+
+// methodEnv names the method the suite runs with. The suite runs with the
+// merge method, and TestSuiteWithLookupMethod runs it again (the test
+// binary as a subprocess) with the lookup method.
+const methodEnv = "DDBSYNC_TEST_DIFF_METHOD"
+
+// testMethod is the method of this run of the suite.
+func testMethod() string {
+	if m := os.Getenv(methodEnv); m != "" {
+		return m
+	}
+	return diff.MethodMerge
+}
+
+// Every test of this package again, with the lookup method.
+func TestSuiteWithLookupMethod(t *testing.T) {
+	if os.Getenv(methodEnv) != "" {
+		t.Skip("this is the run with " + os.Getenv(methodEnv))
+	}
+	if testing.Short() {
+		t.Skip("the suite runs once in -short mode")
+	}
+	ddbtest.Endpoint(t) // skips without DynamoDB Local
+	args := []string{"-test.count=1"}
+	for _, a := range os.Args[1:] {
+		if strings.HasPrefix(a, "-test.run") || strings.HasPrefix(a, "-test.v") || strings.HasPrefix(a, "-test.timeout") {
+			args = append(args, a)
+		}
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), methodEnv+"="+diff.MethodLookup)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the suite with the lookup method failed (%v):\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("PASS")) {
+		t.Fatalf("the suite with the lookup method did not pass:\n%s", out)
+	}
+	t.Logf("the suite passed with the lookup method")
+}
 
 type av = types.AttributeValue
 
@@ -105,6 +147,9 @@ func table(name string, c diff.Client) diff.Table {
 // run prepares and runs a diff, failing the test on error.
 func run(t *testing.T, cfg diff.Config) diff.Result {
 	t.Helper()
+	if cfg.Method == "" && cfg.StartingKey == nil {
+		cfg.Method = testMethod()
+	}
 	d, err := diff.Prepare(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("prepare: %v", err)
@@ -120,6 +165,14 @@ func wantCounts(t *testing.T, got diff.SlaveResult, want diff.SlaveResult) {
 	t.Helper()
 	got.ConsumedRCU, got.ConsumedWCU, got.Retries, got.Throttles = 0, 0, 0, 0
 	want.Slave = got.Slave
+	// The method and the candidates resolved are checked only when the
+	// test names them: the other counts are the same for both methods.
+	if want.Method == "" {
+		want.Method = testMethod()
+	}
+	if want.CandidatesResolved == 0 {
+		want.CandidatesResolved = got.CandidatesResolved
+	}
 	if got != want {
 		t.Fatalf("counts:\n got  %+v\n want %+v", got, want)
 	}
@@ -147,6 +200,7 @@ type hookClient struct {
 	beforePut  func(in *dynamodb.PutItemInput)
 	beforeDel  func(in *dynamodb.DeleteItemInput)
 	batchGet   func(ctx context.Context, in *dynamodb.BatchGetItemInput) (*dynamodb.BatchGetItemOutput, error)
+	scan       func(ctx context.Context, in *dynamodb.ScanInput) (*dynamodb.ScanOutput, error)
 	batchGets  int
 	puts, dels int
 }
@@ -179,6 +233,13 @@ func (h *hookClient) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItem
 		return h.batchGet(ctx, in)
 	}
 	return h.Client.BatchGetItem(ctx, in, o...)
+}
+
+func (h *hookClient) Scan(ctx context.Context, in *dynamodb.ScanInput, o ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	if h.scan != nil {
+		return h.scan(ctx, in)
+	}
+	return h.Client.Scan(ctx, in, o...)
 }
 
 func newEntry(sc scenario) *stats.Entry { return stats.NewEntry(sc.master, sc.slave) }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,6 +55,10 @@ type Options struct {
 	Verbose          bool
 	Report           string
 	Output           string
+	Method           string
+	MemoryLimit      string
+
+	memoryLimit int64 // MemoryLimit in bytes
 
 	ignoreAtt []string // --ignore-att, merged into Ignore
 
@@ -71,8 +76,15 @@ func NewCmdDiff(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 item that is missing from a slave, differs, or (with --scan-for-extra or
 --delete-extra) exists only in a slave, and optionally repair them.
 
-The master is scanned (serially, or in --parallel segments) and every page
-is looked up in each slave with BatchGetItem. Comparison is semantic:
+With --method merge (the usual choice), the master and every slave are
+scanned at once (--parallel segments each) and the scans are compared by
+key, spilling to the state directory past --memory-limit; every difference
+found is read again from both sides with consistent reads, and only what
+is confirmed is reported or repaired. With --method lookup the master is
+scanned and every key looked up in each slave with BatchGetItem, cheaper
+only for a small master beside a much larger slave. By default (auto) the
+method is chosen from the table sizes, and the log shows both estimates
+in read capacity units. Comparison is semantic:
 attribute order never matters, numbers compare by exact decimal value
 (all 38 digits, "1.50" equals "1.5"), string/number/binary sets compare
 as sets, maps and lists deeply. Keys of every type (S, N, B) are matched
@@ -122,7 +134,8 @@ EXIT STATUS
   ddbsync diff -m us-east-1:orders -s us-east-1:orders \
       --slave-role-arn arn:aws:iam::123456789012:role/replica-reader
 
-  # Resume a serial scan after the key the log showed
+  # Force the lookup method (small master, large slave), e.g. to resume
+  # a serial scan after the key the log showed
   ddbsync diff -m us-east-1:orders -s eu-west-1:orders \
       --starting-key '{"id":{"S":"order-4711"}}'
 
@@ -167,6 +180,8 @@ EXIT STATUS
 	fl.StringVar(&opts.SlaveMFAToken, "slave-mfa-token", "", "MFA code for --slave-mfa-serial")
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log every difference")
 	fl.StringVar(&opts.Report, "report", "", "write every difference to FILE as JSON lines (kind, slave, key, attributes, action)")
+	cmdutil.StringEnumFlag(cmd, fl, &opts.Method, "method", diff.MethodAuto, diff.Methods, "how to compare: merge two scans, look master keys up in the slaves, or choose from the table sizes")
+	fl.StringVar(&opts.MemoryLimit, "memory-limit", "256MiB", "memory the merge method keeps before it spills to the state directory (e.g. 64MiB, 1GiB)")
 	cmdutil.StringEnumFlag(cmd, fl, &opts.Output, "output", "text", outputFormats, "summary format; json prints one object on standard output and sends the logs to standard error")
 	_ = cmd.MarkFlagFilename("config-file", "yml", "yaml")
 	_ = cmd.MarkFlagFilename("report")
@@ -196,7 +211,18 @@ func (o *Options) validate(cmd *cobra.Command) error {
 	if o.BatchReadLimit < 1 || o.BatchReadLimit > diff.MaxBatchRead {
 		return cmdutil.FlagErrorf("--batch-read-limit is %d; allowed: 1 to %d (BatchGetItem's limit)", o.BatchReadLimit, diff.MaxBatchRead)
 	}
+	if !contains(diff.Methods, o.Method) {
+		return cmdutil.FlagErrorf("--method %q: allowed: %s", o.Method, strings.Join(diff.Methods, ", "))
+	}
+	lim, err := parseSize(o.MemoryLimit)
+	if err != nil || lim < 1<<20 {
+		return cmdutil.FlagErrorf("--memory-limit %q: expected a size of at least 1MiB, e.g. 256MiB or 2GiB", o.MemoryLimit)
+	}
+	o.memoryLimit = lim
 	if o.StartingKey != "" {
+		if o.Method == diff.MethodMerge {
+			return cmdutil.FlagErrorf("--starting-key resumes the lookup method's serial scan; it cannot be combined with --method merge")
+		}
 		if o.Parallel > 1 {
 			return cmdutil.FlagErrorf("--starting-key resumes a serial scan and cannot be combined with --parallel %d; use --parallel 1", o.Parallel)
 		}
@@ -331,6 +357,9 @@ func diffRun(ctx context.Context, o *Options) error {
 	}
 	cfg := diff.Config{
 		Master:           diff.Table{Name: masterRef.Table, Label: mc.Region + ":" + masterRef.Table, Client: mc.DynamoDB},
+		Method:           o.Method,
+		MemoryLimit:      o.memoryLimit,
+		SpillDir:         f.Globals.StateDir,
 		Parallel:         o.Parallel,
 		ScanLimit:        int32(o.ScanLimit),
 		BatchReadLimit:   o.BatchReadLimit,
@@ -411,8 +440,28 @@ func writeJSON(w io.Writer, res diff.Result) error {
 func logSummary(log *zap.Logger, res diff.Result) {
 	for _, s := range res.Slaves {
 		logging.ForEntry(log, res.Master, s.Slave).Info(fmt.Sprintf(
-			"summary: scanned %d, matching %d, missing %d, differing %d, extra %d, written %d, deleted %d, skipped (changed during diff) %d, errors %d; %s; consumed %.1f RCU, %.1f WCU; %d retries (%d throttled)",
+			"summary: scanned %d, matching %d, missing %d, differing %d, extra %d, written %d, deleted %d, skipped (changed during diff) %d, errors %d; %s; method %s, %d candidate(s) resolved on re-read; consumed %.1f RCU, %.1f WCU; %d retries (%d throttled)",
 			s.Scanned, s.Matching, s.Missing, s.Differing, s.Extra, s.Written, s.Deleted, s.Skipped, s.Errors,
-			res.Duration.Round(time.Millisecond), s.ConsumedRCU, s.ConsumedWCU, s.Retries, s.Throttles))
+			res.Duration.Round(time.Millisecond), s.Method, s.CandidatesResolved, s.ConsumedRCU, s.ConsumedWCU, s.Retries, s.Throttles))
 	}
+}
+
+// parseSize parses a size in bytes with an optional unit: KiB, MiB, GiB
+// (or K, M, G, KB, MB, GB, all powers of 1024).
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	i := len(s)
+	for i > 0 && (s[i-1] < '0' || s[i-1] > '9') {
+		i--
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("not a size: %q", s)
+	}
+	shift := map[string]uint{"": 0, "B": 0, "K": 10, "KB": 10, "KIB": 10, "M": 20, "MB": 20, "MIB": 20, "G": 30, "GB": 30, "GIB": 30}
+	sh, ok := shift[strings.ToUpper(strings.TrimSpace(s[i:]))]
+	if !ok || n > (1<<62)>>sh {
+		return 0, fmt.Errorf("not a size: %q", s)
+	}
+	return n << sh, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -32,7 +33,7 @@ func TestFlagsToOptions(t *testing.T) {
 	cmd.SetArgs([]string{"-m", "us-east-1:orders", "-s", "eu-west-1:orders", "--slave", "ap-south-1:orders",
 		"--write-missing", "--delete-extra", "--ignore", "aws:rep:*", "--ignore-att", "ts", "--parallel", "8",
 		"--scan-limit", "500", "--batch-read-limit", "100", "--version-attribute", "ver", "-v", "--report", "r.jsonl",
-		"--output", "json", "--slave-profile", "replica"})
+		"--output", "json", "--slave-profile", "replica", "--method", "lookup", "--memory-limit", "1GiB"})
 	cmd.SetOut(&bytes.Buffer{})
 	cmd.SetErr(&bytes.Buffer{})
 	if err := cmd.Execute(); err != nil {
@@ -41,8 +42,37 @@ func TestFlagsToOptions(t *testing.T) {
 	if got.Master != "us-east-1:orders" || fmt.Sprint(got.Slaves) != "[eu-west-1:orders ap-south-1:orders]" ||
 		!got.WriteMissing || got.WriteDiffering || !got.DeleteExtra || fmt.Sprint(got.Ignore) != "[aws:rep:* ts]" ||
 		got.Parallel != 8 || got.ScanLimit != 500 || got.BatchReadLimit != 100 || got.VersionAttribute != "ver" ||
-		!got.Verbose || got.Report != "r.jsonl" || got.Output != "json" || got.SlaveProfile != "replica" {
+		!got.Verbose || got.Report != "r.jsonl" || got.Output != "json" || got.SlaveProfile != "replica" ||
+		got.Method != "lookup" || got.MemoryLimit != "1GiB" {
 		t.Fatalf("options: %+v", got)
+	}
+}
+
+// methodEnv names the --method the suite's runs pass; without it they
+// pass none (the method is chosen: merge for tables of the same size).
+// TestSuiteWithLookupMethod runs the suite again with --method lookup.
+const methodEnv = "DDBSYNC_TEST_DIFF_METHOD"
+
+// Every test of this package again, with --method lookup.
+func TestSuiteWithLookupMethod(t *testing.T) {
+	if os.Getenv(methodEnv) != "" {
+		t.Skip("this is the run with " + os.Getenv(methodEnv))
+	}
+	if testing.Short() {
+		t.Skip("the suite runs once in -short mode")
+	}
+	ddbtest.Endpoint(t) // skips without DynamoDB Local
+	args := []string{"-test.count=1"}
+	for _, a := range os.Args[1:] {
+		if strings.HasPrefix(a, "-test.run") || strings.HasPrefix(a, "-test.v") || strings.HasPrefix(a, "-test.timeout") {
+			args = append(args, a)
+		}
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), methodEnv+"=lookup")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("PASS")) {
+		t.Fatalf("the suite with --method lookup failed (%v):\n%s", err, out)
 	}
 }
 
@@ -50,6 +80,10 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	ios, _, out, errOut := iostreams.Test()
 	f := root.NewFactory(ios)
+	f.Globals.StateDir = t.TempDir()
+	if m := os.Getenv(methodEnv); m != "" {
+		args = append(args, "--method", m)
+	}
 	code := root.Run(context.Background(), f, append([]string{"diff", "--no-status"}, args...))
 	return code, out.String(), errOut.String()
 }
@@ -74,6 +108,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-m", "us-east-1:aaa", "-s", "us-east-1:bbb", "--starting-key", "{bad"}, "--starting-key"},
 		{[]string{"-m", "us-east-1:aaa", "-s", "us-east-1:bbb", "--starting-key", `{"pk":{"S":"a"}}`, "--parallel", "4"}, "serial scan"},
 		{[]string{"-m", "us-east-1:aaa", "-s", "us-east-1:bbb", "--ignore", "[x"}, "not a valid glob"},
+		{[]string{"-m", "us-east-1:aaa", "-s", "us-east-1:bbb", "--memory-limit", "lots"}, "--memory-limit"},
+		{[]string{"-m", "us-east-1:aaa", "-s", "us-east-1:bbb", "--memory-limit", "100KiB"}, "at least 1MiB"},
 		{[]string{"-m", "us-east-1:aaa", "-s", "us-east-1:aaa"}, "same table"},
 		{[]string{"-m", "us-east-1:aaa", "-s", "us-east-1:bbb", "-s", "us-east-1:bbb"}, "given twice"},
 		{[]string{"-m", "us-east-1:aaa", "-s", "us-east-1:bbb", "--mfa-token", "123456"}, "--mfa-serial"},
@@ -149,8 +185,15 @@ func TestRunExitCodesAndJSON(t *testing.T) {
 	if sum.Master != "us-east-1:"+m || len(sum.Slaves) != 1 || sum.DurationSeconds <= 0 {
 		t.Fatalf("summary: %s", out)
 	}
-	if keys := sortedKeys(sum.Slaves[0]); keys != "deleted,differing,errors,extra,matching,missing,scanned,skipped,slave,written" {
+	if keys := sortedKeys(sum.Slaves[0]); keys != "candidates_resolved,consumed_rcu,consumed_wcu,deleted,differing,errors,extra,matching,method,missing,scanned,skipped,slave,written" {
 		t.Fatalf("slave keys = %s", keys)
+	}
+	wantMethod := `"merge"`
+	if m := os.Getenv(methodEnv); m != "" {
+		wantMethod = `"` + m + `"`
+	}
+	if string(sum.Slaves[0]["method"]) != wantMethod || string(sum.Slaves[0]["consumed_rcu"]) == "0" {
+		t.Fatalf("method %s (want %s), consumed_rcu %s", sum.Slaves[0]["method"], wantMethod, sum.Slaves[0]["consumed_rcu"])
 	}
 	want := map[string]string{"slave": `"us-east-1:` + sl + `"`, "scanned": "100", "matching": "95", "missing": "3", "differing": "2", "extra": "1", "written": "0", "deleted": "0", "skipped": "0", "errors": "0"}
 	for k, v := range want {
