@@ -85,87 +85,131 @@ type batch struct {
 }
 
 func (r *run) run(ctx context.Context) (Result, error) {
-	cfg := r.cfg
 	var res Result
-	if cfg.Source == nil || cfg.Dest == nil {
-		return res, errors.New("backfill: Config.Source and Config.Dest are required")
-	}
-	in, err := dynamo.DescribeTable(ctx, cfg.Source, cfg.InputTable, "")
+	in, segs, recorded, err := r.prepare(ctx, &res)
 	if err != nil {
 		return res, err
+	}
+	leased := r.cfg.leased()
+	if leased {
+		if done, err := r.joinLeases(ctx, &res, recorded); err != nil || done {
+			return res, err
+		}
+		segs = nil // taken one lease at a time
+	}
+	todo, done, err := r.loadCheckpoints(ctx, &res, segs)
+	if err != nil {
+		return res, err
+	}
+	if len(todo) == 0 && !leased {
+		res.AlreadyDone = true
+		r.log.Info(fmt.Sprintf("Backfill already complete: the checkpoints say segments %s of %d were all copied; nothing to do (remove the state directory, --state-dir, to copy again)",
+			segmentsString(segs, r.total), r.total))
+		return res, nil
+	}
+	if err := r.recordStart(ctx); err != nil {
+		return res, err
+	}
+	parallel, pages, nWriters := r.setup(in, len(todo), leased)
+	r.logStart(in, res.Resumed, segs, done, len(todo), parallel, nWriters)
+	err = r.copy(ctx, todo, parallel, pages, nWriters)
+	if r.resumed.Load() {
+		res.Resumed = true
+	}
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		err = ctx.Err()
+	}
+	return res, err
+}
+
+// prepare describes both tables, resolves the segments (r.total and the
+// ones to copy), sets up --skip-expired, creates a missing output table
+// when asked to, and checks that both tables have the same key. recorded
+// reports whether the total came from the checkpoint table.
+func (r *run) prepare(ctx context.Context, res *Result) (in *types.TableDescription, segs []int, recorded bool, err error) {
+	cfg := r.cfg
+	if cfg.Source == nil || cfg.Dest == nil {
+		return nil, nil, false, errors.New("backfill: Config.Source and Config.Dest are required")
+	}
+	if in, err = dynamo.DescribeTable(ctx, cfg.Source, cfg.InputTable, ""); err != nil {
+		return nil, nil, false, err
 	}
 	out, err := dynamo.DescribeTable(ctx, cfg.Dest, cfg.OutputTable, createHint)
 	var nf *dynamo.NotFoundError
 	create := errors.As(err, &nf) && cfg.CreateOutputTable
 	if err != nil && !create {
-		return res, err
+		return nil, nil, false, err
 	}
 	total, segs, recorded, err := plan0(ctx, cfg, in.TableSizeBytes)
 	if err != nil {
-		return res, err
+		return nil, nil, false, err
 	}
 	r.total = total
 	res.TotalSegments, res.Segments = total, segs
 	r.st.ApproxItems.Store(aws.ToInt64(in.ItemCount))
 	r.st.ApproxBytes.Store(aws.ToInt64(in.TableSizeBytes))
 	if err := r.setupTTL(ctx); err != nil {
-		return res, err
+		return nil, nil, false, err
 	}
 	if create {
 		r.log.Info(fmt.Sprintf("Output table %s does not exist: creating it like %s and waiting until it is ACTIVE", cfg.OutputTable, cfg.InputTable))
 		if out, err = createOutputTable(ctx, cfg.Source, cfg.Dest, cfg.OutputTable, in, CreateOptions{Stream: cfg.CreateOutputStream, Log: r.log}); err != nil {
-			return res, err
+			return nil, nil, false, err
 		}
 		r.log.Info(fmt.Sprintf("Output table %s created", cfg.OutputTable))
 	}
 	if err := checkKeys(cfg, in, out); err != nil {
-		return res, err
+		return nil, nil, false, err
 	}
+	return in, segs, recorded, nil
+}
 
-	// Checkpoints.
-	var todo []*segment
-	done := 0
-	leased := cfg.leased()
-	if leased {
-		lc := cfg.Leases
-		if !recorded {
-			// The first worker's choice is every worker's: recorded with
-			// a conditional write before any lease exists.
-			chosen, err := recordTotal(ctx, cfg, total)
-			if err != nil {
-				return res, err
-			}
-			if chosen != total {
-				r.log.Info(fmt.Sprintf("Another worker recorded total_segments %d first; using it", chosen))
-			}
-			total = chosen
-			r.total = total
-			res.TotalSegments, res.Segments = total, selection(nil, total)
-		}
-		if err := lc.Manager.Register(ctx, lc.Scope(lease.KindBackfill), lease.BackfillFingerprint(lc.Entry, total), lease.Segments(total)); err != nil {
-			return res, err
-		}
-		all, err := LeasesDone(ctx, lc)
+// joinLeases registers the segment leases of a shared backfill: the
+// first worker's total is every worker's, recorded with a conditional
+// write before any lease exists. It reports whether every segment is
+// finished already.
+func (r *run) joinLeases(ctx context.Context, res *Result, recorded bool) (bool, error) {
+	lc := r.cfg.Leases
+	if !recorded {
+		chosen, err := recordTotal(ctx, r.cfg, r.total)
 		if err != nil {
-			return res, err
+			return false, err
 		}
-		if all {
-			res.AlreadyDone, res.Resumed = true, true
-			r.log.Info(fmt.Sprintf("Backfill already complete: every one of the %d segment leases in checkpoint table %s is finished; nothing to do",
-				total, lc.Manager.Table()))
-			return res, nil
+		if chosen != r.total {
+			r.log.Info(fmt.Sprintf("Another worker recorded total_segments %d first; using it", chosen))
 		}
-		segs = nil // taken one lease at a time
+		r.total = chosen
+		res.TotalSegments, res.Segments = chosen, selection(nil, chosen)
 	}
+	if err := lc.Manager.Register(ctx, lc.Scope(lease.KindBackfill), lease.BackfillFingerprint(lc.Entry, r.total), lease.Segments(r.total)); err != nil {
+		return false, err
+	}
+	all, err := LeasesDone(ctx, lc)
+	if err != nil || !all {
+		return false, err
+	}
+	res.AlreadyDone, res.Resumed = true, true
+	r.log.Info(fmt.Sprintf("Backfill already complete: every one of the %d segment leases in checkpoint table %s is finished; nothing to do",
+		r.total, lc.Manager.Table()))
+	return true, nil
+}
+
+// loadCheckpoints reads the checkpoint of each segment of segs: todo are
+// the segments still to copy (from their checkpoints), done how many are
+// finished.
+func (r *run) loadCheckpoints(ctx context.Context, res *Result, segs []int) (todo []*segment, done int, err error) {
 	for _, n := range segs {
-		s := &segment{n: n, ckpt: SegmentCheckpoint{Segment: n, TotalSegments: total}}
-		c, ok, err := LoadSegment(ctx, cfg.Store, cfg.StateKey, n)
+		s := &segment{n: n, ckpt: SegmentCheckpoint{Segment: n, TotalSegments: r.total}}
+		c, ok, err := LoadSegment(ctx, r.cfg.Store, r.cfg.StateKey, n)
 		if err != nil {
-			return res, err
+			return nil, 0, err
 		}
 		if ok {
-			if c.TotalSegments != total {
-				return res, &plan.Error{Msg: fmt.Sprintf("checkpoint of segment %d says total_segments %d but the backfill checkpoint says %d: remove the state directory (--state-dir) to start over", n, c.TotalSegments, total)}
+			if c.TotalSegments != r.total {
+				return nil, 0, &plan.Error{Msg: fmt.Sprintf("checkpoint of segment %d says total_segments %d but the backfill checkpoint says %d: remove the state directory (--state-dir) to start over", n, c.TotalSegments, r.total)}
 			}
 			s.ckpt = *c
 			if c.Done {
@@ -181,43 +225,47 @@ func (r *run) run(ctx context.Context) (Result, error) {
 	if done > 0 {
 		res.Resumed = true
 	}
-	if len(todo) == 0 && !leased {
-		res.AlreadyDone = true
-		r.log.Info(fmt.Sprintf("Backfill already complete: the checkpoints say segments %s of %d were all copied; nothing to do (remove the state directory, --state-dir, to copy again)",
-			segmentsString(segs, total), total))
-		return res, nil
-	}
+	return todo, done, nil
+}
+
+// recordStart writes the backfill checkpoint (Meta); a resumed copy
+// keeps the time its first run began.
+func (r *run) recordStart(ctx context.Context) error {
+	cfg := r.cfg
 	began := time.Now().UTC()
 	if old, ok, err := LoadMeta(ctx, cfg.Store, cfg.StateKey); err != nil {
-		return res, err
+		return err
 	} else if ok {
 		began = old.Began // a resumed copy began with its first run
 	}
-	if err := cfg.Store.Put(ctx, metaKey(cfg.StateKey), Meta{
-		TotalSegments: total, Segments: cfg.Segments,
+	return cfg.Store.Put(ctx, metaKey(cfg.StateKey), Meta{
+		TotalSegments: r.total, Segments: cfg.Segments,
 		InputTable: cfg.InputTable, OutputTable: cfg.OutputTable, Started: time.Now().UTC(), Began: began,
-	}); err != nil {
-		return res, err
-	}
+	})
+}
 
-	// Capacity budgets and the writer.
+// setup builds the capacity budgets, the retry pacer and the writer, and
+// sizes the run: segments scanned at once, pages in flight per segment,
+// writers, the Scan page size and the queue of batches.
+func (r *run) setup(in *types.TableDescription, todo int, leased bool) (parallel, pages, nWriters int) {
+	cfg := r.cfg
 	r.rlim = dynamo.NewLimiter(cfg.MaxRCU)
 	r.pacer = &retry.Pacer{Backoff: cfg.Backoff, Retries: &r.st.Retries, Throttles: &r.st.Throttles}
 	r.writer = &dynamo.Writer{Client: cfg.Dest, Table: cfg.OutputTable, Limiter: dynamo.NewLimiter(cfg.MaxWCU), Stats: r.st, Backoff: cfg.Backoff}
-	parallel := cfg.Parallel
+	parallel = cfg.Parallel
 	if parallel <= 0 {
 		parallel = DefaultParallel
 	}
 	if leased {
-		parallel = min(parallel, total)
+		parallel = min(parallel, r.total)
 	} else {
-		parallel = min(parallel, len(todo))
+		parallel = min(parallel, todo)
 	}
 	perSeg := cfg.WritersPerSegment
 	if perSeg <= 0 {
 		perSeg = DefaultWritersPerSegment
 	}
-	pages := cfg.PagesInFlight
+	pages = cfg.PagesInFlight
 	if pages <= 0 {
 		pages = DefaultPagesInFlight
 	}
@@ -236,32 +284,42 @@ func (r *run) run(ctx context.Context) (Result, error) {
 	if cfg.PageSize > 0 && (r.scanLimit == 0 || cfg.PageSize < r.scanLimit) {
 		r.scanLimit = cfg.PageSize
 	}
-	nWriters := parallel * perSeg
+	nWriters = parallel * perSeg
 	r.jobs = make(chan *batch, nWriters*2)
 	r.st.BufferCap.Store(int64(cap(r.jobs)))
 	r.now = cfg.Now
 	if r.now == nil {
 		r.now = time.Now
 	}
-	startWCU := r.st.ConsumedWCU.Load()
+	return parallel, pages, nWriters
+}
 
-	msg := fmt.Sprintf("Backfill started: segments %s of %d (%d at a time, %d writers)", segmentsString(segs, total), total, parallel, nWriters)
-	if leased {
+// logStart logs what the run is about to copy.
+func (r *run) logStart(in *types.TableDescription, resumed bool, segs []int, done, todo, parallel, nWriters int) {
+	msg := fmt.Sprintf("Backfill started: segments %s of %d (%d at a time, %d writers)", segmentsString(segs, r.total), r.total, parallel, nWriters)
+	if m := r.cfg.Leases; r.cfg.leased() {
 		msg = fmt.Sprintf("Backfill started: %d segments shared with other workers through leases in checkpoint table %s (worker %s, lease duration %s; up to %d segments at a time, %d writers)",
-			total, cfg.Leases.Manager.Table(), cfg.Leases.Manager.Worker(), cfg.Leases.Manager.Options().Duration, parallel, nWriters)
+			r.total, m.Manager.Table(), m.Manager.Worker(), m.Manager.Options().Duration, parallel, nWriters)
 	}
-	if res.Resumed {
-		msg += fmt.Sprintf("; resuming from checkpoints: %d segments already done, %d to go", done, len(todo))
+	if resumed {
+		msg += fmt.Sprintf("; resuming from checkpoints: %d segments already done, %d to go", done, todo)
 	}
 	r.log.Info(msg, zap.Int64("approx_items", aws.ToInt64(in.ItemCount)), zap.Int64("approx_bytes", aws.ToInt64(in.TableSizeBytes)))
+}
 
+// copy runs the writers and the segment scanners (the segments of todo,
+// or those of the leases this worker takes) until every segment is
+// copied or the run stops, then saves what was fully written, whatever
+// stopped the run.
+func (r *run) copy(ctx context.Context, todo []*segment, parallel, pages, nWriters int) error {
+	startWCU := r.st.ConsumedWCU.Load()
 	g, gctx := errgroup.WithContext(ctx)
 	for range nWriters {
 		g.Go(func() error { return r.writeLoop(gctx) })
 	}
 	g.Go(func() error {
 		defer close(r.jobs)
-		if leased {
+		if r.cfg.leased() {
 			return r.processLeased(gctx, parallel, pages)
 		}
 		sg, sctx := errgroup.WithContext(gctx)
@@ -275,27 +333,17 @@ func (r *run) run(ctx context.Context) (Result, error) {
 		}
 		return sg.Wait()
 	})
-	err = g.Wait()
+	err := g.Wait()
 	r.wcu.Add(r.st.ConsumedWCU.Load() - startWCU)
 	r.st.BufferLen.Store(0)
 
-	// Save what was fully written, whatever stopped the run.
 	fctx := context.WithoutCancel(ctx)
 	for _, s := range todo {
 		if ferr := r.flush(fctx, s); ferr != nil && err == nil {
 			err = ferr
 		}
 	}
-	if r.resumed.Load() {
-		res.Resumed = true
-	}
-	if err == nil && ctx.Err() != nil {
-		err = ctx.Err()
-	}
-	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		err = ctx.Err()
-	}
-	return res, err
+	return err
 }
 
 func (r *run) setupTTL(ctx context.Context) error {

@@ -259,23 +259,9 @@ func (d *Differ) found(s *slave, c candidate, action, reason string) {
 // skipped; a table that disappeared is fatal; other failures are counted
 // as errors.
 func (d *Differ) repair(ctx context.Context, s *slave, c candidate) error {
-	var cond condition
-	if c.kind != KindMissing {
-		if d.cfg.VersionAttribute != "" {
-			if older, why := d.olderVersion(c.master, c.slave); older {
-				d.found(s, c, ActionSkipped, why)
-				return nil
-			}
-			cond = versionCondition(d.cfg.VersionAttribute, c.slave)
-		} else {
-			var err error
-			if cond, err = itemCondition(c.slave); err != nil {
-				d.found(s, c, ActionError, err.Error())
-				return nil
-			}
-		}
-	} else {
-		cond = condition{expr: "attribute_not_exists(#k)", names: map[string]string{"#k": d.keys.Hash}}
+	cond, ok := d.repairCondition(s, c)
+	if !ok {
+		return nil
 	}
 	op := "PutItem"
 	var want item // what the slave holds once the repair is done; nil: absent
@@ -284,42 +270,7 @@ func (d *Differ) repair(ctx context.Context, s *slave, c candidate) error {
 	} else {
 		want = d.replacement(c.master, c.slave)
 	}
-	var consumed *types.ConsumedCapacity
-	err := d.retry(ctx, s.st, s.Name, op, func() error {
-		if c.kind == KindExtra {
-			out, err := s.Client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-				TableName:                 aws.String(s.Name),
-				Key:                       c.key,
-				ConditionExpression:       aws.String(cond.expr),
-				ExpressionAttributeNames:  cond.names,
-				ExpressionAttributeValues: cond.values,
-				ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
-				// A failed condition returns the item as it is (see
-				// landed).
-				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-			}, countRetries(s.st))
-			if out != nil {
-				consumed = out.ConsumedCapacity
-			}
-			return err
-		}
-		out, err := s.Client.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName:                           aws.String(s.Name),
-			Item:                                want,
-			ConditionExpression:                 aws.String(cond.expr),
-			ExpressionAttributeNames:            cond.names,
-			ExpressionAttributeValues:           cond.values,
-			ReturnConsumedCapacity:              types.ReturnConsumedCapacityTotal,
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}, countRetries(s.st))
-		if out != nil {
-			consumed = out.ConsumedCapacity
-		}
-		return err
-	})
-	if consumed != nil {
-		s.st.ConsumedWCU.Add(aws.ToFloat64(consumed.CapacityUnits))
-	}
+	err := d.write(ctx, s, c, op, cond, want)
 	var ccf *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:
@@ -357,6 +308,71 @@ func (d *Differ) repair(ctx context.Context, s *slave, c candidate) error {
 		d.found(s, c, ActionError, op+": "+dynamo.Describe(err))
 		return nil
 	}
+}
+
+// repairCondition is the condition of the repair of c: the slave item is
+// still the one diff read (or its version, with VersionAttribute), or
+// still absent. ok is false when the repair is not to be made (a newer
+// slave version, an item too large for a condition): it was reported.
+func (d *Differ) repairCondition(s *slave, c candidate) (cond condition, ok bool) {
+	if c.kind == KindMissing {
+		return condition{expr: "attribute_not_exists(#k)", names: map[string]string{"#k": d.keys.Hash}}, true
+	}
+	if d.cfg.VersionAttribute != "" {
+		if older, why := d.olderVersion(c.master, c.slave); older {
+			d.found(s, c, ActionSkipped, why)
+			return condition{}, false
+		}
+		return versionCondition(d.cfg.VersionAttribute, c.slave), true
+	}
+	cond, err := itemCondition(c.slave)
+	if err != nil {
+		d.found(s, c, ActionError, err.Error())
+		return condition{}, false
+	}
+	return cond, true
+}
+
+// write sends the repair's conditional PutItem (of want) or DeleteItem
+// (op), through the retry pacer, and counts the write units it used.
+func (d *Differ) write(ctx context.Context, s *slave, c candidate, op string, cond condition, want item) error {
+	var consumed *types.ConsumedCapacity
+	err := d.retry(ctx, s.st, s.Name, op, func() error {
+		if c.kind == KindExtra {
+			out, err := s.Client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+				TableName:                 aws.String(s.Name),
+				Key:                       c.key,
+				ConditionExpression:       aws.String(cond.expr),
+				ExpressionAttributeNames:  cond.names,
+				ExpressionAttributeValues: cond.values,
+				ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+				// A failed condition returns the item as it is (see
+				// landed).
+				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+			}, countRetries(s.st))
+			if out != nil {
+				consumed = out.ConsumedCapacity
+			}
+			return err
+		}
+		out, err := s.Client.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName:                           aws.String(s.Name),
+			Item:                                want,
+			ConditionExpression:                 aws.String(cond.expr),
+			ExpressionAttributeNames:            cond.names,
+			ExpressionAttributeValues:           cond.values,
+			ReturnConsumedCapacity:              types.ReturnConsumedCapacityTotal,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}, countRetries(s.st))
+		if out != nil {
+			consumed = out.ConsumedCapacity
+		}
+		return err
+	})
+	if consumed != nil {
+		s.st.ConsumedWCU.Add(aws.ToFloat64(consumed.CapacityUnits))
+	}
+	return err
 }
 
 // confirm settles a put that reached the slave (c is missing or

@@ -271,18 +271,64 @@ func (m *Manager) Acquire(ctx context.Context, scope string) ([]*Lease, error) {
 	if err != nil {
 		return nil, err
 	}
-	scopePrefix := pk + "\x00" + leasePrefix + kind + "/"
-	seenAt := time.Now() // after the read: the counters were current at least until now
-
-	byUnit := map[string]Info{}
-	for _, in := range infos {
-		byUnit[in.Unit] = in
-	}
+	v := &round{pk: pk, seenAt: time.Now()} // after the read: the counters were current at least until now
 	m.mu.Lock()
-	// The taker's view: when did each counter last change?
+	m.observe(v, infos, pk+"\x00"+leasePrefix+kind+"/")
+	m.checkHeld(v, infos)
+	m.survey(v, infos)
+	m.mu.Unlock()
+	for _, l := range v.lost {
+		l.markLost(reasonTaken)
+	}
+	for _, r := range v.requested {
+		r.l.handoffRequested(r.to)
+	}
+
+	v.live[m.worker] = true
+	target := (v.workable + len(v.live) - 1) / len(v.live)
+	if m.opts.MaxLeases > 0 {
+		target = min(target, m.opts.MaxLeases)
+	}
+	need := target - v.mine - v.promised[m.worker]
+	if need <= 0 {
+		return nil, nil
+	}
+	taken, err := m.takeAvailable(ctx, scope, pk, v.available, need)
+	if err != nil || len(taken) > 0 || len(v.available) > 0 || m.opts.MaxSteal < 0 {
+		return taken, err
+	}
+	return nil, m.askForHandoff(ctx, scope, pk, v.load, target, need)
+}
+
+// round is what one Acquire round sees of a scope.
+type round struct {
+	pk     string
+	seenAt time.Time
+
+	// Leases this manager holds: lost to another worker, asked for by
+	// another worker (leaving: not counted), or still its own (mine).
+	lost      []*Lease
+	requested []handoffRequest
+	mine      int
+
+	load      map[string][]Info // live workers' unexpired leases, not promised to anyone
+	live      map[string]bool   // workers with unexpired leases or pending requests
+	promised  map[string]int    // requester → leases on their way to it
+	available []Info            // leases this worker may take
+	workable  int               // leases not finished whose parents are
+}
+
+type handoffRequest struct {
+	l  *Lease
+	to string
+}
+
+// observe updates the taker's view of the scope: when did each counter
+// last change? Leases gone from the scope are forgotten. m.mu is held.
+func (m *Manager) observe(v *round, infos []Info, scopePrefix string) {
 	present := map[string]bool{}
 	for _, in := range infos {
-		id := pk + "\x00" + in.sk
+		id := v.pk + "\x00" + in.sk
 		present[id] = true
 		old, ok := m.seen[id]
 		switch {
@@ -292,7 +338,7 @@ func (m *Manager) Acquire(ctx context.Context, scope string) ([]*Lease, error) {
 		default:
 			// A lease kept for a requester counts as fresh on first
 			// sight, like an owned one.
-			m.seen[id] = observation{counter: in.Counter, changed: seenAt}
+			m.seen[id] = observation{counter: in.Counter, changed: v.seenAt}
 		}
 	}
 	for id := range m.seen {
@@ -300,27 +346,34 @@ func (m *Manager) Acquire(ctx context.Context, scope string) ([]*Lease, error) {
 			delete(m.seen, id)
 		}
 	}
-	var lostHere []*Lease
-	type request struct {
-		l  *Lease
-		to string
-	}
-	var requested []request
-	mine := 0
+}
+
+// checkHeld sorts the leases this manager holds: lost, asked for by
+// another worker, or still its own. m.mu is held.
+func (m *Manager) checkHeld(v *round, infos []Info) {
 	for _, in := range infos {
-		if l := m.held[pk+"\x00"+in.sk]; l != nil {
+		if l := m.held[v.pk+"\x00"+in.sk]; l != nil {
 			switch {
 			case in.Owner != m.worker || in.Epoch != l.epoch:
-				lostHere = append(lostHere, l)
+				v.lost = append(v.lost, l)
 			case in.HandoffTo != "" && in.HandoffTo != m.worker:
-				requested = append(requested, request{l, in.HandoffTo}) // leaving: not counted
+				v.requested = append(v.requested, handoffRequest{l, in.HandoffTo}) // leaving: not counted
 			default:
-				mine++
+				v.mine++
 			}
 		}
 	}
+}
+
+// survey sorts the workable leases of the scope: available to this
+// worker, promised to a requester, or held by a live worker. m.mu is held.
+func (m *Manager) survey(v *round, infos []Info) {
+	byUnit := map[string]Info{}
+	for _, in := range infos {
+		byUnit[in.Unit] = in
+	}
 	stale := func(in Info) bool {
-		return seenAt.Sub(m.seen[pk+"\x00"+in.sk].changed) > m.opts.Duration
+		return v.seenAt.Sub(m.seen[v.pk+"\x00"+in.sk].changed) > m.opts.Duration
 	}
 	expired := func(in Info) bool {
 		if in.Owner == "" {
@@ -328,7 +381,7 @@ func (m *Manager) Acquire(ctx context.Context, scope string) ([]*Lease, error) {
 			return in.HandoffTo == "" || in.HandoffTo == m.worker || stale(in)
 		}
 		if in.Owner == m.worker { // ours in the table but not held: a lease we gave up for lost
-			return m.held[pk+"\x00"+in.sk] == nil
+			return m.held[v.pk+"\x00"+in.sk] == nil
 		}
 		return stale(in)
 	}
@@ -340,57 +393,41 @@ func (m *Manager) Acquire(ctx context.Context, scope string) ([]*Lease, error) {
 		}
 		return true
 	}
-	load := map[string][]Info{}  // live workers' unexpired leases, not promised to anyone
-	live := map[string]bool{}    // workers with unexpired leases or pending requests
-	promised := map[string]int{} // requester → leases on their way to it
-	var available []Info
-	workable := 0
+	v.load, v.live, v.promised = map[string][]Info{}, map[string]bool{}, map[string]int{}
 	for _, in := range infos {
 		if in.Finished || !ready(in) {
 			continue
 		}
-		workable++
-		if l := m.held[pk+"\x00"+in.sk]; l != nil && in.Owner == m.worker && in.Epoch == l.epoch {
+		v.workable++
+		if l := m.held[v.pk+"\x00"+in.sk]; l != nil && in.Owner == m.worker && in.Epoch == l.epoch {
 			if in.HandoffTo != "" && in.HandoffTo != m.worker {
-				promised[in.HandoffTo]++
-				live[in.HandoffTo] = true
+				v.promised[in.HandoffTo]++
+				v.live[in.HandoffTo] = true
 			}
 			continue
 		}
 		if expired(in) {
-			available = append(available, in)
+			v.available = append(v.available, in)
 			continue
 		}
 		if in.Owner != "" {
-			live[in.Owner] = true
+			v.live[in.Owner] = true
 		}
 		if in.HandoffTo != "" && in.HandoffTo != in.Owner {
 			// Asked for (or released for) a worker: it is that worker's.
-			promised[in.HandoffTo]++
-			live[in.HandoffTo] = true
+			v.promised[in.HandoffTo]++
+			v.live[in.HandoffTo] = true
 			continue
 		}
-		load[in.Owner] = append(load[in.Owner], in)
+		v.load[in.Owner] = append(v.load[in.Owner], in)
 	}
-	m.mu.Unlock()
-	for _, l := range lostHere {
-		l.markLost(reasonTaken)
-	}
-	for _, r := range requested {
-		r.l.handoffRequested(r.to)
-	}
+}
 
-	live[m.worker] = true
-	target := (workable + len(live) - 1) / len(live)
-	if m.opts.MaxLeases > 0 {
-		target = min(target, m.opts.MaxLeases)
-	}
-	need := target - mine - promised[m.worker]
-	if need <= 0 {
-		return nil, nil
-	}
+// takeAvailable takes up to need of the available leases: kept for this
+// worker first, then unowned, then expired ones, in random order within
+// each kind.
+func (m *Manager) takeAvailable(ctx context.Context, scope, pk string, available []Info, need int) ([]*Lease, error) {
 	rand.Shuffle(len(available), func(i, j int) { available[i], available[j] = available[j], available[i] })
-	// Kept for this worker first, then unowned, then expired ones.
 	rank := func(in Info) int {
 		switch {
 		case in.Owner == "" && in.HandoffTo == m.worker:
@@ -415,13 +452,15 @@ func (m *Manager) Acquire(ctx context.Context, scope string) ([]*Lease, error) {
 			taken = append(taken, l)
 		}
 	}
-	if len(taken) > 0 || len(available) > 0 || m.opts.MaxSteal < 0 {
-		return taken, nil
-	}
-	// Nothing free: ask the most loaded live worker above its share to
-	// hand over its excess. It finishes its work in flight, checkpoints
-	// and releases; a later round takes the leases (or takes them once
-	// they expire, if that worker stops renewing).
+	return taken, nil
+}
+
+// askForHandoff is what a worker with nothing free to take does: ask the
+// most loaded live worker above its share (target) to hand over its
+// excess. It finishes its work in flight, checkpoints and releases; a
+// later round takes the leases (or takes them once they expire, if that
+// worker stops renewing).
+func (m *Manager) askForHandoff(ctx context.Context, scope, pk string, load map[string][]Info, target, need int) error {
 	var victim string
 	for w, ls := range load {
 		if w != m.worker && (victim == "" || len(ls) > len(load[victim])) {
@@ -429,11 +468,11 @@ func (m *Manager) Acquire(ctx context.Context, scope string) ([]*Lease, error) {
 		}
 	}
 	if victim == "" {
-		return nil, nil
+		return nil
 	}
 	vl := load[victim]
 	if !(len(vl) > target || (len(vl) == target && need > 1)) {
-		return nil, nil
+		return nil
 	}
 	// Ask for the victim's excess over the fair share (at least one), up
 	// to what this worker needs and MaxSteal.
@@ -444,10 +483,10 @@ func (m *Manager) Acquire(ctx context.Context, scope string) ([]*Lease, error) {
 	rand.Shuffle(len(vl), func(i, j int) { vl[i], vl[j] = vl[j], vl[i] })
 	for _, in := range vl[:count] {
 		if err := m.requestHandoff(ctx, scope, pk, in); err != nil {
-			return taken, err
+			return err
 		}
 	}
-	return taken, nil
+	return nil
 }
 
 // requestHandoff asks the owner of a live lease to hand it over to this

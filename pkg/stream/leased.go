@@ -58,67 +58,8 @@ func (e *engine) runLeased(ctx context.Context) error {
 	e.writer.Client = lease.GuardWrites(e.writer.Client)
 	e.log.Info(fmt.Sprintf("sharing the stream's shards with other workers through leases (worker %s, lease duration %s)", m.Worker(), m.Options().Duration))
 
-	refresh := func(ctx context.Context) error {
-		l, err := ListShards(ctx, e.cfg.Streams, e.info.ARN)
-		if err != nil {
-			if dynamo.IsNotFound(err) {
-				return &dynamo.TableError{Table: e.cfg.InputTable, Op: "DescribeStream", Err: err}
-			}
-			return err
-		}
-		units := make([]lease.Unit, 0, len(l.Shards))
-		open := int64(0)
-		for _, s := range l.Shards {
-			u := lease.Unit{ID: s.ID}
-			if s.Parent != "" {
-				u.Parents = []string{s.Parent}
-			}
-			units = append(units, u)
-			if !s.Closed() {
-				open++
-			}
-		}
-		e.st.OpenShards.Store(open)
-		// Registers new shards, and deletes the leases of finished
-		// shards no longer listed whose children have started.
-		if err := m.RegisterLineage(ctx, scope, fp, units); err != nil {
-			return err
-		}
-		if l.Status == streamtypes.StreamStatusDisabled {
-			done, err := m.Done(ctx, scope)
-			if err != nil {
-				return err
-			}
-			if done {
-				return fmt.Errorf("the stream of table %s was disabled (or the table deleted): every change it holds was applied, but later changes are not recorded any more; enable the stream again and copy the table with sync", e.cfg.InputTable)
-			}
-		}
-		return nil
-	}
-
-	work := func(ctx context.Context, l *lease.Lease) error {
-		if finished[l.Unit()] {
-			return nil // closed before the sync's copy began: the scan saw all of it
-		}
-		var cp checkpoint
-		if _, err := l.Resume(&cp); err != nil {
-			return err
-		}
-		if cp.Done {
-			return nil
-		}
-		sh := &shardState{Shard: Shard{ID: l.Unit()}, started: true}
-		return e.consume(ctx, sh, cp, unitIO{
-			save: func(ctx context.Context, cp checkpoint) error { return l.Checkpoint(ctx, cp) },
-			// A batch in flight at a stop, or when another worker asks
-			// for the shard, is still written and checkpointed (the
-			// lease is released only after that); a lost lease ends it
-			// at once.
-			finishing: func(ctx context.Context) (context.Context, context.CancelFunc) {
-				return l.WithContext(context.WithoutCancel(ctx))
-			},
-		})
-	}
+	refresh := func(ctx context.Context) error { return e.registerShards(ctx, scope, fp) }
+	work := func(ctx context.Context, l *lease.Lease) error { return e.consumeLeased(ctx, l, finished) }
 
 	if err := e.checkLostLeased(ctx); err != nil {
 		return err
@@ -145,6 +86,74 @@ func (e *engine) runLeased(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// registerShards lists the stream's shards and registers a lease for each
+// new one (with its parent), before each round of lease taking. A
+// disabled stream whose leases are all finished ends the run.
+func (e *engine) registerShards(ctx context.Context, scope, fp string) error {
+	m := e.cfg.Leases.Manager
+	l, err := ListShards(ctx, e.cfg.Streams, e.info.ARN)
+	if err != nil {
+		if dynamo.IsNotFound(err) {
+			return &dynamo.TableError{Table: e.cfg.InputTable, Op: "DescribeStream", Err: err}
+		}
+		return err
+	}
+	units := make([]lease.Unit, 0, len(l.Shards))
+	open := int64(0)
+	for _, s := range l.Shards {
+		u := lease.Unit{ID: s.ID}
+		if s.Parent != "" {
+			u.Parents = []string{s.Parent}
+		}
+		units = append(units, u)
+		if !s.Closed() {
+			open++
+		}
+	}
+	e.st.OpenShards.Store(open)
+	// Registers new shards, and deletes the leases of finished shards no
+	// longer listed whose children have started.
+	if err := m.RegisterLineage(ctx, scope, fp, units); err != nil {
+		return err
+	}
+	if l.Status == streamtypes.StreamStatusDisabled {
+		done, err := m.Done(ctx, scope)
+		if err != nil {
+			return err
+		}
+		if done {
+			return fmt.Errorf("the stream of table %s was disabled (or the table deleted): every change it holds was applied, but later changes are not recorded any more; enable the stream again and copy the table with sync", e.cfg.InputTable)
+		}
+	}
+	return nil
+}
+
+// consumeLeased reads the shard of a lease this worker holds, from the
+// checkpoint in the lease; finished are shards closed before a sync's
+// copy began, which the scan saw whole.
+func (e *engine) consumeLeased(ctx context.Context, l *lease.Lease, finished map[string]bool) error {
+	if finished[l.Unit()] {
+		return nil // closed before the sync's copy began: the scan saw all of it
+	}
+	var cp checkpoint
+	if _, err := l.Resume(&cp); err != nil {
+		return err
+	}
+	if cp.Done {
+		return nil
+	}
+	sh := &shardState{Shard: Shard{ID: l.Unit()}, started: true}
+	return e.consume(ctx, sh, cp, unitIO{
+		save: func(ctx context.Context, cp checkpoint) error { return l.Checkpoint(ctx, cp) },
+		// A batch in flight at a stop, or when another worker asks for
+		// the shard, is still written and checkpointed (the lease is
+		// released only after that); a lost lease ends it at once.
+		finishing: func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return l.WithContext(context.WithoutCancel(ctx))
+		},
+	})
 }
 
 // isOnly reports whether err is target and nothing else.

@@ -109,30 +109,13 @@ func (e *engine) consume(ctx context.Context, sh *shardState, cp checkpoint, sin
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			switch {
-			case isExpired(err):
-				log.Debug("iterator expired; resuming from the checkpoint")
-				iter, err = e.iterator(ctx, sh.ID, cp)
-				if isTrimmed(err) {
-					iter, skipUpTo, err = e.recoverTrimmed(ctx, sh.ID, cp)
-				}
-				if err != nil {
-					return err
-				}
-				continue
-			case isTrimmed(err):
-				if trimmedRounds++; trimmedRounds > maxErrorRounds {
-					return &dynamo.TableError{Table: e.cfg.InputTable, Op: fmt.Sprintf("GetRecords on stream shard %s (trimmed data %d times in a row)", sh.ID, trimmedRounds), Err: err}
-				}
-				iter, skipUpTo, err = e.recoverTrimmed(ctx, sh.ID, cp)
-				if err != nil {
-					return err
-				}
-				continue
-			case dynamo.IsNotFound(err):
-				return &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetRecords", Err: err}
+			if isTrimmed(err) {
+				trimmedRounds++
 			}
-			return &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetRecords on stream shard " + sh.ID, Err: err}
+			if iter, skipUpTo, err = e.reposition(ctx, log, sh, cp, err, trimmedRounds, skipUpTo); err != nil {
+				return err
+			}
+			continue
 		}
 		trimmedRounds = 0
 		recs := out.Records
@@ -143,18 +126,10 @@ func (e *engine) consume(ctx context.Context, sh *shardState, cp checkpoint, sin
 		}
 		e.st.RecordsRead.Add(int64(len(recs)))
 		if skipUpTo != "" {
-			kept := recs[:0:0]
-			for _, r := range recs {
-				if CompareSeq(seqOf(r), skipUpTo) <= 0 {
-					e.st.RecordsSkipped.Add(1)
-					continue
-				}
-				kept = append(kept, r)
-			}
-			if len(kept) > 0 || out.NextShardIterator == nil {
+			recs = e.skipApplied(recs, skipUpTo)
+			if len(recs) > 0 || out.NextShardIterator == nil {
 				skipUpTo = ""
 			}
-			recs = kept
 		}
 		// DynamoDB Streams may answer an empty page from a stretch of the
 		// shard without records while more records follow, so one empty
@@ -200,6 +175,45 @@ func (e *engine) consume(ctx context.Context, sh *shardState, cp checkpoint, sin
 			}
 		}
 	}
+}
+
+// reposition answers a failed GetRecords with a new iterator: after the
+// checkpoint when the iterator expired, from the first record still
+// available when data was trimmed (at most maxErrorRounds times in a row:
+// trimmed counts them); any other error is returned for the run to stop.
+// skipUpTo is the last record already applied when the new iterator
+// starts before it (unchanged after an expired iterator).
+func (e *engine) reposition(ctx context.Context, log *zap.Logger, sh *shardState, cp checkpoint, err error, trimmed int, skipUpTo string) (string, string, error) {
+	switch {
+	case isExpired(err):
+		log.Debug("iterator expired; resuming from the checkpoint")
+		iter, err := e.iterator(ctx, sh.ID, cp)
+		if isTrimmed(err) {
+			return e.recoverTrimmed(ctx, sh.ID, cp)
+		}
+		return iter, skipUpTo, err
+	case isTrimmed(err):
+		if trimmed > maxErrorRounds {
+			return "", "", &dynamo.TableError{Table: e.cfg.InputTable, Op: fmt.Sprintf("GetRecords on stream shard %s (trimmed data %d times in a row)", sh.ID, trimmed), Err: err}
+		}
+		return e.recoverTrimmed(ctx, sh.ID, cp)
+	case dynamo.IsNotFound(err):
+		return "", "", &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetRecords", Err: err}
+	}
+	return "", "", &dynamo.TableError{Table: e.cfg.InputTable, Op: "GetRecords on stream shard " + sh.ID, Err: err}
+}
+
+// skipApplied leaves out the records up to skipUpTo, applied already.
+func (e *engine) skipApplied(recs []streamtypes.Record, skipUpTo string) []streamtypes.Record {
+	kept := recs[:0:0]
+	for _, r := range recs {
+		if CompareSeq(seqOf(r), skipUpTo) <= 0 {
+			e.st.RecordsSkipped.Add(1)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	return kept
 }
 
 // iterator returns an iterator just after the checkpoint, or at the trim
