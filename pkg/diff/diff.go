@@ -8,7 +8,11 @@
 // and checkers look every chunk up in each slave with BatchGetItem. Items
 // only in the master are "missing" (sigil +), items in both that differ
 // "differing" (*), items only in a slave "extra" (-, found by a second
-// scan of the slave, only with DeleteExtra or ScanForExtra).
+// scan of the slave, only with DeleteExtra or ScanForExtra). That is the
+// lookup method; the merge method (merge.go, the usual choice: two scans
+// instead of a read unit per item) scans every table once and compares
+// the scans by key, confirming each difference with consistent reads
+// before it is reported or repaired.
 package diff
 
 import (
@@ -75,9 +79,12 @@ type Config struct {
 	// MemoryLimit bounds what the merge method keeps in memory before it
 	// spills to disk (0: DefaultMemoryLimit).
 	MemoryLimit int64
-	// SpillDir is where the merge method spills (empty: the system's
-	// temporary directory).
-	SpillDir string
+	// StateDir makes the merge method resumable: its spill files and scan
+	// positions are kept in StateDir/diff-<id> (resume.go), and a run
+	// with the same tables, segments and ignored attributes continues
+	// where an interrupted one stopped. Empty: spill files go to the
+	// system's temporary directory, and a run starts from the beginning.
+	StateDir string
 
 	// Parallel is the number of scan segments (1 or 0: a serial scan).
 	Parallel int

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -54,38 +55,83 @@ func (d *Differ) runMerge(ctx context.Context) error {
 	for _, t := range d.sizes {
 		total.items += t.items
 	}
-	var dir string
-	mkdir := func() (string, error) {
-		base := d.cfg.SpillDir
-		if base == "" {
-			base = os.TempDir()
+	names := []string{d.cfg.Master.Label}
+	for _, s := range d.slaves {
+		names = append(names, s.Label)
+	}
+	parts := partitions(total, len(names), limit)
+
+	var (
+		dir string
+		cp  *checkpointFile
+		ck  *checkpointer
+	)
+	if d.cfg.StateDir != "" {
+		dir = filepath.Join(d.cfg.StateDir, "diff-"+d.resumeID())
+		var err error
+		if cp, err = d.openResume(dir, names); err != nil {
+			return err
 		}
-		if err := os.MkdirAll(base, 0o700); err != nil {
-			return "", fmt.Errorf("spill directory: %w", err)
+		if cp != nil {
+			parts = cp.Parts
+		}
+	}
+	mkdir := func() (string, error) {
+		if dir != "" {
+			return dir, nil
 		}
 		var err error
-		dir, err = os.MkdirTemp(base, "diff-spill-")
+		dir, err = os.MkdirTemp("", "ddbsync-diff-spill-")
 		if err != nil {
 			return "", fmt.Errorf("spill directory: %w", err)
 		}
-		d.log.Info(fmt.Sprintf("merge: the memory limit (%d MiB) is reached; spilling the scanned keys to %s", limit>>20, dir))
 		return dir, nil
 	}
-	st := newStore(1+len(d.slaves), partitions(total, 1+len(d.slaves), limit), limit, mkdir)
-	defer func() {
-		if dir != "" {
-			_ = os.RemoveAll(dir)
+	st := newStore(len(names), d.cfg.Parallel, parts, limit, mkdir)
+	st.log = d.log
+	if d.cfg.StateDir != "" {
+		st.dir = dir
+		ck = &checkpointer{st: st, path: filepath.Join(dir, "checkpoint.json"), id: d.resumeID(), names: names}
+		if cp != nil {
+			if err := d.restore(st, cp); err != nil {
+				return err
+			}
+			done := 0
+			for _, sd := range st.sides {
+				for _, g := range sd.segs {
+					if g.done {
+						done++
+					}
+				}
+			}
+			for _, s := range d.slaves {
+				s.st.Scanned.Add(st.sides[0].items)
+			}
+			d.log.Info(fmt.Sprintf("merge: resuming from %s: %d of %d scan segments done, %d master items already scanned",
+				dir, done, len(names)*d.cfg.Parallel, st.sides[0].items))
 		}
-	}()
-	if err := d.mergeScan(ctx, st); err != nil {
-		return err
 	}
-	d.log.Debug(fmt.Sprintf("merge: scans done; comparing %d partitions (%d spill rounds, %d bytes spilled)", st.parts, st.spills.Load(), st.spilled.Load()))
-	return d.mergeCompare(ctx, st)
+	err := d.mergeScan(ctx, st, ck)
+	if err == nil && ck != nil {
+		err = ck.page()
+	}
+	if err == nil {
+		d.log.Debug(fmt.Sprintf("merge: scans done; comparing %d partitions (%d spill rounds, %d bytes in spill files)", st.parts, st.spills.Load(), st.spilled.Load()))
+		err = d.mergeCompare(ctx, st)
+	}
+	if dir != "" && (err == nil || d.cfg.StateDir == "") {
+		// Finished (or not resumable): the state is of no further use.
+		if rerr := os.RemoveAll(dir); rerr != nil && err == nil {
+			d.log.Warn(fmt.Sprintf("merge: could not remove %s: %v", dir, rerr))
+		}
+	} else if err != nil && dir != "" {
+		d.log.Info(fmt.Sprintf("merge: stopped; run the same command again (same --state-dir) to continue from the state in %s", dir))
+	}
+	return err
 }
 
 // mergeScan scans the master and every slave at once into the store.
-func (d *Differ) mergeScan(ctx context.Context, st *store) error {
+func (d *Differ) mergeScan(ctx context.Context, st *store, ck *checkpointer) error {
 	g, gctx := errgroup.WithContext(ctx)
 	tables := append([]Table{d.cfg.Master}, make([]Table, len(d.slaves))...)
 	for i, s := range d.slaves {
@@ -93,15 +139,20 @@ func (d *Differ) mergeScan(ctx context.Context, st *store) error {
 	}
 	for i, t := range tables {
 		for seg := range d.cfg.Parallel {
-			g.Go(func() error { return d.mergeScanSegment(gctx, st, st.sides[i], t, seg, nil) })
+			if st.sides[i].segs[seg].done {
+				continue
+			}
+			g.Go(func() error { return d.mergeScanSegment(gctx, st, st.sides[i], t, seg, ck) })
 		}
 	}
 	return g.Wait()
 }
 
-// mergeScanSegment scans one segment of one table from start (nil: the
-// beginning) into the store.
-func (d *Differ) mergeScanSegment(ctx context.Context, st *store, sd *side, t Table, seg int, start item) error {
+// mergeScanSegment scans one segment of one table into the store, from
+// its position (the beginning, or where a resumed run stopped), writing
+// a checkpoint after every page when ck is set.
+func (d *Differ) mergeScanSegment(ctx context.Context, st *store, sd *side, t Table, seg int, ck *checkpointer) error {
+	start := sd.segs[seg].start
 	var (
 		charge   func(float64)
 		retried  func(n, th int64)
@@ -170,10 +221,19 @@ func (d *Differ) mergeScanSegment(ctx context.Context, st *store, sd *side, t Ta
 			key := d.keys.KeyString(it)
 			b.add(st.partitionOf(key), key, g.sum(it))
 		}
-		if err := st.add(sd, &b, nil); err != nil {
+		lek, n := out.LastEvaluatedKey, int64(len(out.Items))
+		if err := st.add(sd, &b, func() {
+			sd.segs[seg] = segPos{start: lek, done: len(lek) == 0}
+			sd.items += n
+		}); err != nil {
 			return err
 		}
-		scanned(int64(len(out.Items)))
+		scanned(n)
+		if ck != nil {
+			if err := ck.page(); err != nil {
+				return err
+			}
+		}
 		if len(out.LastEvaluatedKey) == 0 {
 			return nil
 		}

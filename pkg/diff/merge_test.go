@@ -1,9 +1,13 @@
 package diff_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -32,7 +36,7 @@ func TestMergeSpillsPastTheMemoryLimit(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	res := run(t, diff.Config{
 		Master: table(sc.master, c), Slaves: []diff.Table{table(sc.slave, c)},
-		Method: diff.MethodMerge, MemoryLimit: 4096, SpillDir: spill, Parallel: 2, ScanLimit: 100,
+		Method: diff.MethodMerge, MemoryLimit: 4096, StateDir: spill, Parallel: 2, ScanLimit: 100,
 		ScanForExtra: true, Logger: zap.New(core),
 	})
 	wantCounts(t, res.Slaves[0], diff.SlaveResult{
@@ -252,4 +256,103 @@ func TestMethodChosenAndLogged(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "merge") {
 		t.Fatalf("a starting key with the merge method: err = %v", err)
 	}
+}
+
+// A merge diff stopped half-way (as by SIGKILL: nothing is done at the
+// stop, the last checkpoint is all there is) and run again with the same
+// state directory reports exactly what an uninterrupted run reports, and
+// reads again at most a page per segment of what the first run read.
+func TestMergeResumesAfterKill(t *testing.T) {
+	c, _ := ddbtest.Clients(t)
+	sc := newScenario(t, c, 1500)
+	const page, segs = 50, 2
+	cfg := func(m, s diff.Client, state string, rep *bytes.Buffer) diff.Config {
+		return diff.Config{
+			Master: table(sc.master, m), Slaves: []diff.Table{table(sc.slave, s)},
+			Method: diff.MethodMerge, Parallel: segs, ScanLimit: page, ScanForExtra: true, StateDir: state, Report: rep,
+		}
+	}
+	// The uninterrupted run.
+	var want bytes.Buffer
+	full := run(t, cfg(c, c, t.TempDir(), &want))
+
+	// The run that is stopped after 12 pages.
+	state := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	pages, read := 0, 0
+	counting := func(stopAt int) func(ctx context.Context, in *dynamodb.ScanInput) (*dynamodb.ScanOutput, error) {
+		return func(ctx context.Context, in *dynamodb.ScanInput) (*dynamodb.ScanOutput, error) {
+			mu.Lock()
+			if stopAt > 0 && pages >= stopAt {
+				mu.Unlock()
+				cancel()
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
+			mu.Unlock()
+			out, err := c.Scan(ctx, in)
+			if err == nil {
+				mu.Lock()
+				pages++
+				read += len(out.Items)
+				mu.Unlock()
+			}
+			return out, err
+		}
+	}
+	hm, hs := &hookClient{Client: c}, &hookClient{Client: c}
+	hm.scan, hs.scan = counting(12), counting(12)
+	d, err := diff.Prepare(ctx, cfg(hm, hs, state, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("stopped run: err = %v", err)
+	}
+	firstRead := read
+	// A write after the last checkpoint (the kill came between the two):
+	// the resumed run must drop it.
+	dirs, _ := filepath.Glob(filepath.Join(state, "diff-*", "t00-p0000.spill"))
+	for _, f := range dirs {
+		fh, err := os.OpenFile(f, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fh.Write([]byte("\x05garbage-after-the-checkpoint"))
+		fh.Close()
+	}
+
+	// The resumed run.
+	mu.Lock()
+	pages, read = 0, 0
+	mu.Unlock()
+	hm, hs = &hookClient{Client: c}, &hookClient{Client: c}
+	hm.scan, hs.scan = counting(0), counting(0)
+	var got bytes.Buffer
+	rest := run(t, cfg(hm, hs, state, &got))
+	want0 := full.Slaves[0]
+	want0.ConsumedRCU, want0.ConsumedWCU, want0.Retries, want0.Throttles = 0, 0, 0, 0
+	wantCounts(t, rest.Slaves[0], want0)
+	total := 1500 + (1500 - sc.missing + sc.extra)
+	if firstRead == 0 || read >= total {
+		t.Fatalf("the stopped run read %d items, the resumed one %d of %d: nothing was resumed", firstRead, read, total)
+	}
+	if slack := 2 * segs * page; read > total-firstRead+slack {
+		t.Fatalf("the resumed run read %d items; %d were left after the %d read before the stop (a page per segment allowed: %d)", read, total-firstRead, firstRead, slack)
+	}
+	t.Logf("read %d items before the stop, %d after; %d in all", firstRead, read, total)
+	if a, b := sortedLines(want.String()), sortedLines(got.String()); a != b {
+		t.Fatalf("reports differ:\nuninterrupted:\n%s\nresumed:\n%s", a, b)
+	}
+	if left, _ := filepath.Glob(filepath.Join(state, "diff-*")); len(left) != 0 {
+		t.Fatalf("state left after the finished run: %v", left)
+	}
+}
+
+func sortedLines(s string) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	sort.Strings(l)
+	return strings.Join(l, "\n")
 }

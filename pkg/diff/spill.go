@@ -9,6 +9,8 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"go.uber.org/zap"
 )
 
 // store holds the scanned records of every table of a merge diff,
@@ -26,20 +28,37 @@ type store struct {
 	spillMu sync.Mutex
 	spills  atomic.Int64 // spill rounds
 	spilled atomic.Int64 // bytes written to spill files
+	log     *zap.Logger
 }
 
-// side is one table's records.
+// side is one table's records. Partition p holds the bytes [0, base[p])
+// of its spill file and then buf[p], whose first flushed[p] bytes are
+// also in the file (a resumable run writes its records through to the
+// files, and keeps them in memory while the limit allows).
 type side struct {
-	n    int // index in store.sides: 0 is the master
-	mu   sync.Mutex
-	buf  [][]byte // per partition, records not yet spilled
-	disk []int64  // per partition, bytes in the spill file
+	n       int // index in store.sides: 0 is the master
+	mu      sync.Mutex
+	buf     [][]byte
+	base    []int64
+	flushed []int
+	disk    []int64 // bytes in each spill file
+	// Scan positions, updated with the records under mu (resume.go).
+	segs  []segPos
+	items int64 // items scanned into the side
 }
 
-func newStore(tables, parts int, limit int64, mkdir func() (string, error)) *store {
+// segPos is where a scan segment stands: every item before start (nil:
+// from the beginning) is in the store.
+type segPos struct {
+	start item
+	done  bool
+}
+
+func newStore(tables, segments, parts int, limit int64, mkdir func() (string, error)) *store {
 	st := &store{parts: parts, limit: limit, mkdir: mkdir}
 	for i := range tables {
-		st.sides = append(st.sides, &side{n: i, buf: make([][]byte, parts), disk: make([]int64, parts)})
+		st.sides = append(st.sides, &side{n: i, buf: make([][]byte, parts), base: make([]int64, parts),
+			flushed: make([]int, parts), disk: make([]int64, parts), segs: make([]segPos, segments)})
 	}
 	return st
 }
@@ -110,34 +129,35 @@ func (st *store) spill() error {
 		}
 		st.dir = dir
 	}
-	st.spills.Add(1)
+	if st.spills.Add(1) == 1 && st.log != nil {
+		st.log.Info(fmt.Sprintf("merge: the memory limit (%d MiB) is reached; spilling the scanned keys to %s", st.limit>>20, st.dir))
+	}
 	for _, s := range st.sides {
-		if err := st.flush(s, true); err != nil {
+		s.mu.Lock()
+		err := st.flush(s, true)
+		s.mu.Unlock()
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// flush appends the side's buffered records to its spill files; free
-// drops the buffers (else they are kept, emptied, for reuse).
+// flush appends the side's records not yet in the spill files to them
+// (s.mu held); free drops the buffers (else they stay in memory).
 func (st *store) flush(s *side, free bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for p, buf := range s.buf {
-		if len(buf) == 0 {
-			continue
+		if len(buf) > s.flushed[p] {
+			if err := appendFile(st.path(s.n, p), buf[s.flushed[p]:]); err != nil {
+				return err
+			}
+			s.disk[p] += int64(len(buf) - s.flushed[p])
+			st.spilled.Add(int64(len(buf) - s.flushed[p]))
+			s.flushed[p] = len(buf)
 		}
-		if err := appendFile(st.path(s.n, p), buf); err != nil {
-			return err
-		}
-		s.disk[p] += int64(len(buf))
-		st.spilled.Add(int64(len(buf)))
-		if free {
+		if free && buf != nil {
 			st.used.Add(-int64(cap(buf)))
-			s.buf[p] = nil
-		} else {
-			s.buf[p] = buf[:0]
+			s.buf[p], s.flushed[p], s.base[p] = nil, 0, s.disk[p]
 		}
 	}
 	return nil
@@ -173,12 +193,15 @@ type rec struct {
 // after a resume) the last record counts.
 func (st *store) load(s *side, p int) ([]rec, error) {
 	var data []byte
-	if s.disk[p] > 0 {
+	if s.base[p] > 0 {
 		f, err := os.ReadFile(st.path(s.n, p))
 		if err != nil {
 			return nil, fmt.Errorf("spill file: %w", err)
 		}
-		data = f[:min(int64(len(f)), s.disk[p])]
+		if int64(len(f)) < s.base[p] {
+			return nil, fmt.Errorf("spill file of partition %d is shorter than recorded", p)
+		}
+		data = f[:s.base[p]]
 	}
 	var out []rec
 	parse := func(b []byte) error {
@@ -217,7 +240,7 @@ func (st *store) release(p int) {
 	for _, s := range st.sides {
 		s.mu.Lock()
 		st.used.Add(-int64(cap(s.buf[p])))
-		s.buf[p] = nil
+		s.buf[p], s.flushed[p], s.base[p] = nil, 0, s.disk[p]
 		s.mu.Unlock()
 	}
 }

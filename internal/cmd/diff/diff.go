@@ -102,8 +102,13 @@ if it deleted or changed it, the repair counts as skipped, not written.
 
 With --verbose every difference is logged with rclone check's sigils:
 "+" missing on the slave, "*" differing, "-" extra on the slave, "!" error
-("=" equal items at --log-level debug). The log shows the scan position
-of a serial scan so an interrupted run can continue with --starting-key.
+("=" equal items at --log-level debug).
+
+An interrupted merge diff (SIGINT, SIGTERM or SIGKILL) continues where it
+stopped when run again with the same arguments and --state-dir: the scan
+positions of every segment and the spilled keys are checkpointed after
+every page. With --method lookup the log shows the scan position of a
+serial scan so an interrupted run can continue with --starting-key.
 
 Logs go to standard output; with --output json the summary object is
 printed on standard output and the logs go to standard error instead.
@@ -114,7 +119,8 @@ EXIT STATUS
   2    invalid usage: bad flags, a missing table, key schemas that differ;
        nothing was read or written
   3    runtime failure (a table failed or disappeared during the run)
-  130  interrupted (the log names the --starting-key to resume a serial scan)`,
+  130  interrupted (run it again to continue; lookup: the log names the
+       --starting-key to resume a serial scan)`,
 		Example: `  # Report the differences between a table and its replica (dry run)
   ddbsync diff -m us-east-1:orders -s eu-west-1:orders
 
@@ -359,7 +365,7 @@ func diffRun(ctx context.Context, o *Options) error {
 		Master:           diff.Table{Name: masterRef.Table, Label: mc.Region + ":" + masterRef.Table, Client: mc.DynamoDB},
 		Method:           o.Method,
 		MemoryLimit:      o.memoryLimit,
-		SpillDir:         f.Globals.StateDir,
+		StateDir:         f.Globals.StateDir,
 		Parallel:         o.Parallel,
 		ScanLimit:        int32(o.ScanLimit),
 		BatchReadLimit:   o.BatchReadLimit,
