@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -245,10 +247,19 @@ func TestCreateOutputTableAndSkipExpiredFlags(t *testing.T) {
 	if got := len(ddbtest.ScanAll(t, c, out)); got != 20 {
 		t.Fatalf("output holds %d items, want the 20 unexpired", got)
 	}
-	for _, want := range []string{"creating it", "30 items read, 20 written, 10 skipped, 0 failed"} {
-		if !strings.Contains(stdout, want) {
-			t.Errorf("stdout lacks %q:\n%s", want, stdout)
-		}
+	if !strings.Contains(stdout, "creating it") {
+		t.Errorf("stdout lacks %q:\n%s", "creating it", stdout)
+	}
+	// DynamoDB Local deletes expired items itself, in the background: the
+	// scan may meet fewer than the 10 expired ones, never fewer written.
+	m := regexp.MustCompile(`(\d+) items read, 20 written, (\d+) skipped, 0 failed`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("stdout lacks the summary of 20 written and 0 failed:\n%s", stdout)
+	}
+	read, _ := strconv.Atoi(m[1])
+	skipped, _ := strconv.Atoi(m[2])
+	if read != 20+skipped || skipped > 10 {
+		t.Errorf("summary %q: want read = 20 written + skipped, at most 10 skipped", m[0])
 	}
 }
 
