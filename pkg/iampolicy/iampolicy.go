@@ -169,7 +169,9 @@ func SideActions(command, side string, backfill, stream bool, f Flags) Actions {
 		// pkg/diff reads with Scan and BatchGetItem only (no GetItem).
 		add(&a.Table, "DescribeTable", "Scan", "BatchGetItem")
 	case SideSlave:
-		add(&a.Table, "DescribeTable", "BatchGetItem")
+		// The merge method (the default) scans every slave; the lookup
+		// reads slaves with BatchGetItem; both confirm with BatchGetItem.
+		add(&a.Table, "DescribeTable", "BatchGetItem", "Scan")
 		if f.WriteMissing || f.WriteDiffering {
 			add(&a.Table, "PutItem")
 		}

@@ -109,11 +109,11 @@ func TestPolicies(t *testing.T) {
 		}},
 		{"diff, report only", Run{Command: Diff, Entries: one}, map[string][2][]string{
 			"MasterTables": {d("BatchGetItem", "DescribeTable", "Scan"), {inARN}},
-			"SlavesTables": {d("BatchGetItem", "DescribeTable"), {outARN}},
+			"SlavesTables": {d("BatchGetItem", "DescribeTable", "Scan"), {outARN}},
 		}},
 		{"diff --write-missing", Run{Command: Diff, Entries: one, Flags: Flags{WriteMissing: true}}, map[string][2][]string{
 			"MasterTables": {d("BatchGetItem", "DescribeTable", "Scan"), {inARN}},
-			"SlavesTables": {d("BatchGetItem", "DescribeTable", "PutItem"), {outARN}},
+			"SlavesTables": {d("BatchGetItem", "DescribeTable", "PutItem", "Scan"), {outARN}},
 		}},
 		{"diff --write-differing --scan-for-extra", Run{Command: Diff, Entries: one, Flags: Flags{WriteDiffering: true, ScanForExtra: true}}, map[string][2][]string{
 			"MasterTables": {d("BatchGetItem", "DescribeTable", "Scan"), {inARN}},

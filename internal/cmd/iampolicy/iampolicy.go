@@ -165,8 +165,8 @@ Exit status:
 	fl.StringVar(&opts.SlaveRoleARN, "slave-role-arn", "", "diff: IAM role assumed for the slaves")
 	fl.BoolVar(&opts.Flags.WriteMissing, "write-missing", false, "diff: the run writes missing items (adds PutItem)")
 	fl.BoolVar(&opts.Flags.WriteDiffering, "write-differing", false, "diff: the run overwrites differing items (adds PutItem)")
-	fl.BoolVar(&opts.Flags.DeleteExtra, "delete-extra", false, "diff: the run deletes extra items (adds Scan and DeleteItem)")
-	fl.BoolVar(&opts.Flags.ScanForExtra, "scan-for-extra", false, "diff: the run scans slaves for extra items (adds Scan)")
+	fl.BoolVar(&opts.Flags.DeleteExtra, "delete-extra", false, "diff: the run deletes extra items (adds DeleteItem)")
+	fl.BoolVar(&opts.Flags.ScanForExtra, "scan-for-extra", false, "diff: the run reports extra items (adds nothing: every diff may scan the slaves)")
 	_ = cmd.RegisterFlagCompletionFunc("stream-view-type", cobra.FixedCompletions(iampolicy.StreamViewTypes, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }

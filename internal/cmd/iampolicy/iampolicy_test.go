@@ -133,7 +133,7 @@ func TestPolicyEveryCommand(t *testing.T) {
 		}},
 		{[]string{"diff", "-m", "us-east-1:orders", "-s", "eu-west-1:orders", "-s", "us-west-2:orders", "--account-id", "123456789012"}, map[string][]string{
 			"MasterTables": {"dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan"},
-			"SlavesTables": {"dynamodb:BatchGetItem", "dynamodb:DescribeTable"},
+			"SlavesTables": {"dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan"},
 		}},
 		{[]string{"diff", "-m", "us-east-1:orders", "-s", "eu-west-1:orders", "--write-missing", "--delete-extra", "--account-id", "123456789012"}, map[string][]string{
 			"MasterTables": {"dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Scan"},
