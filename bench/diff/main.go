@@ -1,12 +1,19 @@
-// Command diff benchmarks `ddbsync diff` against DynamoDB Local (issue 5,
-// "Performance"): a master of -items items and a slave with 1% missing,
-// 1% differing and 1% extra items. It measures a dry run with --parallel
-// 1 and 8 and a repair run (wall time, CPU time, peak RSS of the ddbsync
-// process) beside a ceiling loop written directly on the SDK (parallel
-// Scan + BatchGetItem, no comparison) run as a subprocess the same way.
+// Command diff benchmarks `ddbsync diff` against DynamoDB Local (issues 5
+// and 11, "Performance"): a master of -items items and a slave with 1%
+// missing, 1% differing and 1% extra items.
+//
+// First, side by side (issue 11), at --parallel 8 with extra items
+// looked for: the merge ceiling (a loop on the SDK scanning both tables,
+// 8 segments each, and comparing them in memory), `ddbsync diff
+// --scan-for-extra` with --method merge and with --method lookup, and the
+// lookup ceiling (parallel Scan of the master + BatchGetItem in the
+// slave, no comparison). Each reports wall time, CPU time, peak RSS of
+// the process and the read capacity consumed. Then (issue 5, unless
+// -only merge) the lookup method's dry runs at --parallel 1 and 8 beside
+// the lookup ceiling, a smaller table, and a repair run.
 //
 //	go run ./bench/diff                  # 100,000 items, starts DynamoDB Local
-//	go run ./bench/diff -items 20000 -small 0
+//	go run ./bench/diff -items 20000 -small 0 -only merge
 //	go run ./bench/diff -endpoint http://127.0.0.1:8000
 package main
 
@@ -34,6 +41,7 @@ import (
 	"github.com/ddbsync/ddbsync/internal/benchutil"
 	"github.com/ddbsync/ddbsync/internal/ddblocal"
 	"github.com/ddbsync/ddbsync/pkg/creds"
+	"github.com/ddbsync/ddbsync/pkg/diff"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 )
 
@@ -44,12 +52,22 @@ func main() {
 	small := flag.Int("small", 20000, "also run a dry run on a table of this many items, to compare peak RSS (0: skip)")
 	endpoint := flag.String("endpoint", "", "DynamoDB endpoint (default: start DynamoDB Local)")
 	reps := flag.Int("reps", 2, "runs of each dry run and ceiling; the fastest counts")
+	only := flag.String("only", "", "merge: only the side-by-side comparison of the methods")
+	memLimit := flag.String("memory-limit", "", "--memory-limit of the merge runs (default: ddbsync's)")
 	// Ceiling child mode.
 	ceiling := flag.Bool("ceiling", false, "internal: run the SDK ceiling loop")
+	mergeCeiling := flag.Bool("merge-ceiling", false, "internal: run the SDK merge ceiling loop")
 	master := flag.String("master", "", "internal: master table")
 	slave := flag.String("slave", "", "internal: slave table")
 	parallel := flag.Int("parallel", 1, "internal: scan segments")
 	flag.Parse()
+	if *mergeCeiling {
+		if err := runMergeCeiling(*endpoint, *master, *slave, *parallel); err != nil {
+			fmt.Fprintln(os.Stderr, "merge ceiling:", err)
+			os.Exit(3)
+		}
+		return
+	}
 	if *ceiling {
 		if err := runCeiling(*endpoint, *master, *slave, *parallel); err != nil {
 			fmt.Fprintln(os.Stderr, "ceiling:", err)
@@ -57,7 +75,7 @@ func main() {
 		}
 		return
 	}
-	if err := bench(*items, *small, *endpoint, *reps); err != nil {
+	if err := bench(*items, *small, *endpoint, *reps, *only, *memLimit); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -151,9 +169,26 @@ type row struct {
 	items  int
 	m      benchutil.Measurement
 	result string
+	rcu    float64 // read capacity consumed, as the run reports it
 }
 
-func bench(n, small int, endpoint string, reps int) error {
+// consumedRCU reads the read capacity a run reports: the ceilings' "rcu",
+// or the diff's "consumed_rcu" of its slaves.
+func consumedRCU(out string) float64 {
+	var r struct {
+		RCU    float64 `json:"rcu"`
+		Slaves []struct {
+			RCU float64 `json:"consumed_rcu"`
+		} `json:"slaves"`
+	}
+	_ = json.Unmarshal([]byte(out), &r)
+	for _, s := range r.Slaves {
+		r.RCU += s.RCU
+	}
+	return r.RCU
+}
+
+func bench(n, small int, endpoint string, reps int, only, memLimit string) error {
 	ctx := context.Background()
 	if endpoint == "" {
 		srv, err := ddblocal.Start(ctx)
@@ -198,8 +233,9 @@ func bench(n, small int, endpoint string, reps int) error {
 		if err := check(out.Bytes(), m.ExitCode); err != nil {
 			return row{}, fmt.Errorf("%s: %v\nstdout: %s\nstderr: %s", name, err, out.String(), errb.String())
 		}
-		fmt.Fprintf(os.Stderr, "%-40s %6.1fs  CPU %5.1fs  RSS %4.0f MB\n", name, m.Wall.Seconds(), m.CPU().Seconds(), m.MaxRSSMB())
-		return row{name: name, items: items, m: m, result: strings.TrimSpace(out.String())}, nil
+		rcu := consumedRCU(out.String())
+		fmt.Fprintf(os.Stderr, "%-48s %6.1fs  CPU %5.1fs  RSS %4.0f MB  %8.1f RCU\n", name, m.Wall.Seconds(), m.CPU().Seconds(), m.MaxRSSMB(), rcu)
+		return row{name: name, items: items, m: m, result: strings.TrimSpace(out.String()), rcu: rcu}, nil
 	}
 	type job struct {
 		name  string
@@ -239,9 +275,26 @@ func bench(n, small int, endpoint string, reps int) error {
 		}
 	}
 	diffCmd := func(p pair, par int, extra ...string) func() *exec.Cmd {
-		args := append([]string{"diff", "--endpoint-url", endpoint, "--no-status", "--output", "json",
+		args := append([]string{"diff", "--endpoint-url", endpoint, "--no-status", "--output", "json", "--state-dir", filepath.Join(dir, "state"),
 			"-m", region + ":" + p.master, "-s", region + ":" + p.slave, "--parallel", strconv.Itoa(par)}, extra...)
 		return func() *exec.Cmd { return exec.Command(bin, args...) }
+	}
+	mergeCeilingCmd := func(p pair) func() *exec.Cmd {
+		return func() *exec.Cmd {
+			return exec.Command(self, "-merge-ceiling", "-endpoint", endpoint, "-master", p.master, "-slave", p.slave, "-parallel", "8")
+		}
+	}
+	wantMergeCeiling := func(p pair) func([]byte, int) error {
+		return func(out []byte, code int) error {
+			var r struct{ Missing, Differing, Extra int }
+			if err := json.Unmarshal(out, &r); err != nil {
+				return err
+			}
+			if code != 0 || r.Missing != p.l.missing || r.Differing != p.l.differing || r.Extra != p.l.extra {
+				return fmt.Errorf("merge ceiling found %+v (exit %d); want %+v", r, code, p.l)
+			}
+			return nil
+		}
 	}
 	wantCeiling := func(p pair) func([]byte, int) error {
 		return func(out []byte, code int) error {
@@ -280,11 +333,43 @@ func bench(n, small int, endpoint string, reps int) error {
 	}
 	rows = rows[:0]
 	reps = warm
+
+	// Issue 11: the two methods side by side, extra items included.
+	withExtra := map[string]int{"scanned": p.n, "missing": p.l.missing, "differing": p.l.differing, "extra": p.l.extra,
+		"matching": p.n - p.l.missing - p.l.differing}
+	mergeArgs := []string{"--scan-for-extra", "--method", "merge"}
+	if memLimit != "" {
+		mergeArgs = append(mergeArgs, "--memory-limit", memLimit)
+	}
+	if err := measure(
+		job{"(a) merge ceiling (scan both, compare in memory)", n, mergeCeilingCmd(p), wantMergeCeiling(p)},
+		job{"(b) diff --scan-for-extra -p 8 --method merge", n, diffCmd(p, 8, mergeArgs...), wantDiff(p, 1, withExtra)},
+		job{"(b) diff --scan-for-extra -p 8 --method lookup", n, diffCmd(p, 8, "--scan-for-extra", "--method", "lookup"), wantDiff(p, 1, withExtra)},
+		job{"(c) lookup ceiling -p 8 (master → slave only)", n, ceilingCmd(p, 8), wantCeiling(p)},
+	); err != nil {
+		return err
+	}
+	fmt.Printf("methods side by side: %d master items (slave: %d missing, %d differing, %d extra), DynamoDB Local at %s; %s, %d CPUs, %s\n\n",
+		n, p.l.missing, p.l.differing, p.l.extra, endpoint, runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04"))
+	var side [][]string
+	a := rows[0]
+	for _, r := range rows {
+		side = append(side, []string{r.name, fmt.Sprintf("%.1f", r.m.Wall.Seconds()), fmt.Sprintf("%.2f×", r.m.Wall.Seconds()/a.m.Wall.Seconds()),
+			fmt.Sprintf("%.1f", r.m.CPU().Seconds()), fmt.Sprintf("%.0f", r.m.MaxRSSMB()), fmt.Sprintf("%.0f", r.rcu), fmt.Sprintf("%.2f×", r.rcu/a.rcu)})
+	}
+	benchutil.Table(os.Stdout, []string{"run", "wall s", "wall vs (a)", "CPU s", "peak RSS MB", "RCU", "RCU vs (a)"}, side)
+	fmt.Println()
+	if only == "merge" {
+		return nil
+	}
+	rows = rows[:0]
+	lookup := []string{"--method", "lookup"}
+
 	dry := map[string]int{"scanned": p.n, "missing": p.l.missing, "differing": p.l.differing, "matching": p.n - p.l.missing - p.l.differing}
 	for _, par := range []int{1, 8} {
 		if err := measure(
 			job{fmt.Sprintf("ceiling --parallel %d", par), n, ceilingCmd(p, par), wantCeiling(p)},
-			job{fmt.Sprintf("diff dry run --parallel %d", par), n, diffCmd(p, par), wantDiff(p, 1, dry)},
+			job{fmt.Sprintf("diff dry run --parallel %d", par), n, diffCmd(p, par, lookup...), wantDiff(p, 1, dry)},
 		); err != nil {
 			return err
 		}
@@ -296,7 +381,7 @@ func bench(n, small int, endpoint string, reps int) error {
 		}
 		sdry := map[string]int{"scanned": sp.n, "missing": sp.l.missing, "differing": sp.l.differing}
 		for _, par := range []int{1, 8} {
-			if err := measure(job{fmt.Sprintf("diff dry run (%d items) --parallel %d", small, par), small, diffCmd(sp, par), wantDiff(sp, 1, sdry)}); err != nil {
+			if err := measure(job{fmt.Sprintf("diff dry run (%d items) --parallel %d", small, par), small, diffCmd(sp, par, lookup...), wantDiff(sp, 1, sdry)}); err != nil {
 				return err
 			}
 		}
@@ -304,11 +389,11 @@ func bench(n, small int, endpoint string, reps int) error {
 	reps = 1 // a repair changes the slave: it runs once
 	repair := map[string]int{"scanned": p.n, "missing": p.l.missing, "differing": p.l.differing, "extra": p.l.extra,
 		"written": p.l.missing + p.l.differing, "deleted": p.l.extra, "skipped": 0, "errors": 0}
-	if err := measure(job{"diff repair --parallel 8", n, diffCmd(p, 8, "--write-missing", "--write-differing", "--delete-extra"), wantDiff(p, 0, repair)}); err != nil {
+	if err := measure(job{"diff repair --parallel 8", n, diffCmd(p, 8, "--write-missing", "--write-differing", "--delete-extra", "--method", "lookup"), wantDiff(p, 0, repair)}); err != nil {
 		return err
 	}
 	after := map[string]int{"scanned": p.n, "matching": p.n, "missing": 0, "differing": 0, "extra": 0}
-	if err := measure(job{"diff after repair -p 8", n, diffCmd(p, 8, "--scan-for-extra"), wantDiff(p, 0, after)}); err != nil {
+	if err := measure(job{"diff after repair -p 8", n, diffCmd(p, 8, "--scan-for-extra", "--method", "lookup"), wantDiff(p, 0, after)}); err != nil {
 		return err
 	}
 
@@ -349,13 +434,14 @@ func runCeiling(endpoint, master, slave string, parallel int) error {
 	checkers := min(max(8, 4*parallel), 64)
 	keys := make(chan []map[string]types.AttributeValue, 2*checkers)
 	var scanned, found atomic.Int64
+	var rcu capacity
 	g, gctx := errgroup.WithContext(ctx)
 	var scanners sync.WaitGroup
 	for seg := range parallel {
 		scanners.Add(1)
 		g.Go(func() error {
 			defer scanners.Done()
-			in := &dynamodb.ScanInput{TableName: aws.String(master)}
+			in := &dynamodb.ScanInput{TableName: aws.String(master), ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal}
 			if parallel > 1 {
 				in.Segment, in.TotalSegments = aws.Int32(int32(seg)), aws.Int32(int32(parallel))
 			}
@@ -366,6 +452,7 @@ func runCeiling(endpoint, master, slave string, parallel int) error {
 					return err
 				}
 				scanned.Add(int64(len(out.Items)))
+				rcu.add(out.ConsumedCapacity)
 				for i := 0; i < len(out.Items); i += 50 {
 					var ks []map[string]types.AttributeValue
 					for _, it := range out.Items[i:min(i+50, len(out.Items))] {
@@ -386,9 +473,13 @@ func runCeiling(endpoint, master, slave string, parallel int) error {
 		g.Go(func() error {
 			for ks := range keys {
 				for len(ks) > 0 {
-					out, err := c.BatchGetItem(gctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{slave: {Keys: ks}}})
+					out, err := c.BatchGetItem(gctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{slave: {Keys: ks}},
+						ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal})
 					if err != nil {
 						return err
+					}
+					for _, cc := range out.ConsumedCapacity {
+						rcu.add(&cc)
 					}
 					found.Add(int64(len(out.Responses[slave])))
 					ks = out.UnprocessedKeys[slave].Keys
@@ -400,5 +491,103 @@ func runCeiling(endpoint, master, slave string, parallel int) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	return json.NewEncoder(os.Stdout).Encode(map[string]int64{"scanned": scanned.Load(), "found": found.Load()})
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{"scanned": scanned.Load(), "found": found.Load(), "rcu": rcu.total()})
+}
+
+// capacity sums consumed capacity across goroutines.
+type capacity struct {
+	mu sync.Mutex
+	u  float64
+}
+
+func (c *capacity) add(cc *types.ConsumedCapacity) {
+	if cc == nil {
+		return
+	}
+	c.mu.Lock()
+	c.u += aws.ToFloat64(cc.CapacityUnits)
+	c.mu.Unlock()
+}
+
+func (c *capacity) total() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.u
+}
+
+// runMergeCeiling scans the master and the slave at once (parallel
+// segments each) and compares them in memory: a map of the master's items
+// by key, looked up with every slave item and compared with diff.Compare.
+// It holds the whole master in memory and confirms nothing: the fastest
+// and cheapest a two-scan diff could be.
+func runMergeCeiling(endpoint, master, slave string, parallel int) error {
+	ctx := context.Background()
+	cl, err := creds.New(creds.Options{EndpointURL: endpoint}).For(ctx, plan.Table{Region: region})
+	if err != nil {
+		return err
+	}
+	c := cl.DynamoDB
+	var rcu capacity
+	scan := func(table string, each func([]map[string]types.AttributeValue)) error {
+		g, gctx := errgroup.WithContext(ctx)
+		for seg := range parallel {
+			g.Go(func() error {
+				in := &dynamodb.ScanInput{TableName: aws.String(table), ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+					Segment: aws.Int32(int32(seg)), TotalSegments: aws.Int32(int32(parallel))}
+				pg := dynamodb.NewScanPaginator(c, in)
+				for pg.HasMorePages() {
+					out, err := pg.NextPage(gctx)
+					if err != nil {
+						return err
+					}
+					rcu.add(out.ConsumedCapacity)
+					each(out.Items)
+				}
+				return nil
+			})
+		}
+		return g.Wait()
+	}
+	var mu sync.Mutex
+	ms := map[string]map[string]types.AttributeValue{}
+	ss := map[string]map[string]types.AttributeValue{}
+	key := func(it map[string]types.AttributeValue) string { return it["pk"].(*types.AttributeValueMemberS).Value }
+	g, _ := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return scan(master, func(items []map[string]types.AttributeValue) {
+			mu.Lock()
+			for _, it := range items {
+				ms[key(it)] = it
+			}
+			mu.Unlock()
+		})
+	})
+	g.Go(func() error {
+		return scan(slave, func(items []map[string]types.AttributeValue) {
+			mu.Lock()
+			for _, it := range items {
+				ss[key(it)] = it
+			}
+			mu.Unlock()
+		})
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	var missing, differing, extra int
+	for k, m := range ms {
+		s, ok := ss[k]
+		switch {
+		case !ok:
+			missing++
+		case diff.Compare(m, s, nil) != nil:
+			differing++
+		}
+	}
+	for k := range ss {
+		if _, ok := ms[k]; !ok {
+			extra++
+		}
+	}
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{"missing": missing, "differing": differing, "extra": extra, "rcu": rcu.total()})
 }
