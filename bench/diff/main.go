@@ -52,7 +52,7 @@ func main() {
 	small := flag.Int("small", 20000, "also run a dry run on a table of this many items, to compare peak RSS (0: skip)")
 	endpoint := flag.String("endpoint", "", "DynamoDB endpoint (default: start DynamoDB Local)")
 	reps := flag.Int("reps", 2, "runs of each dry run and ceiling; the fastest counts")
-	only := flag.String("only", "", "merge: only the side-by-side comparison of the methods")
+	only := flag.String("only", "", "merge: only the side-by-side comparison of the methods; merge-diff: only diff --method merge, once (peak RSS of large tables)")
 	memLimit := flag.String("memory-limit", "", "--memory-limit of the merge runs (default: ddbsync's)")
 	// Ceiling child mode.
 	ceiling := flag.Bool("ceiling", false, "internal: run the SDK ceiling loop")
@@ -325,6 +325,16 @@ func bench(n, small int, endpoint string, reps int, only, memLimit string) error
 			return nil
 		}
 	}
+	withExtra := map[string]int{"scanned": p.n, "missing": p.l.missing, "differing": p.l.differing, "extra": p.l.extra,
+		"matching": p.n - p.l.missing - p.l.differing}
+	mergeArgs := []string{"--scan-for-extra", "--method", "merge"}
+	if memLimit != "" {
+		mergeArgs = append(mergeArgs, "--memory-limit", memLimit)
+	}
+	if only == "merge-diff" {
+		reps = 1
+		return measure(job{"diff --scan-for-extra -p 8 --method merge", n, diffCmd(p, 8, mergeArgs...), wantDiff(p, 1, withExtra)})
+	}
 	// Warm DynamoDB Local up (JIT, caches) before measuring anything.
 	warm := reps
 	reps = 1
@@ -335,12 +345,6 @@ func bench(n, small int, endpoint string, reps int, only, memLimit string) error
 	reps = warm
 
 	// Issue 11: the two methods side by side, extra items included.
-	withExtra := map[string]int{"scanned": p.n, "missing": p.l.missing, "differing": p.l.differing, "extra": p.l.extra,
-		"matching": p.n - p.l.missing - p.l.differing}
-	mergeArgs := []string{"--scan-for-extra", "--method", "merge"}
-	if memLimit != "" {
-		mergeArgs = append(mergeArgs, "--memory-limit", memLimit)
-	}
 	if err := measure(
 		job{"(a) merge ceiling (scan both, compare in memory)", n, mergeCeilingCmd(p), wantMergeCeiling(p)},
 		job{"(b) diff --scan-for-extra -p 8 --method merge", n, diffCmd(p, 8, mergeArgs...), wantDiff(p, 1, withExtra)},
