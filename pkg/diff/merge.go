@@ -7,7 +7,6 @@ import (
 	"math/bits"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -357,11 +356,7 @@ func (d *Differ) confirmBatch(ctx context.Context, s *slave, cands []mcand) erro
 		return err
 	}
 	extras := d.cfg.ScanForExtra || d.cfg.DeleteExtra
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		fatal error
-	)
+	rp := d.newRepairs()
 	for i, c := range cands {
 		m, mok := masterNow[c.key]
 		sv, sok := slaveNow[c.key]
@@ -390,27 +385,11 @@ func (d *Differ) confirmBatch(ctx context.Context, s *slave, cands []mcand) erro
 			d.found(s, now, ActionNone, "")
 			continue
 		}
-		select {
-		case d.writes <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return ctx.Err()
+		if err := rp.start(ctx, s, now); err != nil {
+			return err
 		}
-		wg.Add(1)
-		go func(c candidate) {
-			defer wg.Done()
-			defer func() { <-d.writes }()
-			if err := d.repair(ctx, s, c); err != nil {
-				mu.Lock()
-				if fatal == nil {
-					fatal = err
-				}
-				mu.Unlock()
-			}
-		}(now)
 	}
-	wg.Wait()
-	return fatal
+	return rp.wait()
 }
 
 // decodeKey turns a KeyString back into the key item.

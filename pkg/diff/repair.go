@@ -148,11 +148,7 @@ func (d *Differ) settle(ctx context.Context, s *slave, cands []candidate) error 
 	if err != nil {
 		return err
 	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		fatal error
-	)
+	rp := d.newRepairs()
 	for _, c := range fix {
 		ks := d.keys.KeyString(c.key)
 		m, mok := masterNow[ks]
@@ -189,27 +185,11 @@ func (d *Differ) settle(ctx context.Context, s *slave, cands []candidate) error 
 			d.found(s, now, ActionNone, "")
 			continue
 		}
-		select {
-		case d.writes <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return ctx.Err()
+		if err := rp.start(ctx, s, now); err != nil {
+			return err
 		}
-		wg.Add(1)
-		go func(c candidate) {
-			defer wg.Done()
-			defer func() { <-d.writes }()
-			if err := d.repair(ctx, s, c); err != nil {
-				mu.Lock()
-				if fatal == nil {
-					fatal = err
-				}
-				mu.Unlock()
-			}
-		}(now)
 	}
-	wg.Wait()
-	return fatal
+	return rp.wait()
 }
 
 // found counts a difference, logs it and writes its report line.
@@ -339,17 +319,7 @@ func (d *Differ) write(ctx context.Context, s *slave, c candidate, op string, co
 	var consumed *types.ConsumedCapacity
 	err := d.retry(ctx, s.st, s.Name, op, func() error {
 		if c.kind == KindExtra {
-			out, err := s.Client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-				TableName:                 aws.String(s.Name),
-				Key:                       c.key,
-				ConditionExpression:       aws.String(cond.expr),
-				ExpressionAttributeNames:  cond.names,
-				ExpressionAttributeValues: cond.values,
-				ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
-				// A failed condition returns the item as it is (see
-				// landed).
-				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-			}, countRetries(s.st))
+			out, err := s.Client.DeleteItem(ctx, conditionalDelete(s.Name, c.key, cond), countRetries(s.st))
 			if out != nil {
 				consumed = out.ConsumedCapacity
 			}
@@ -413,25 +383,7 @@ func (d *Differ) confirm(ctx context.Context, s *slave, c candidate, want item) 
 		d.found(s, c, ActionError, "written, but the master deleted the item meanwhile and the write cannot be undone: "+err.Error())
 		return nil
 	}
-	var consumed *types.ConsumedCapacity
-	err = d.retry(ctx, s.st, s.Name, "DeleteItem", func() error {
-		out, err := s.Client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-			TableName:                           aws.String(s.Name),
-			Key:                                 c.key,
-			ConditionExpression:                 aws.String(cond.expr),
-			ExpressionAttributeNames:            cond.names,
-			ExpressionAttributeValues:           cond.values,
-			ReturnConsumedCapacity:              types.ReturnConsumedCapacityTotal,
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}, countRetries(s.st))
-		if out != nil {
-			consumed = out.ConsumedCapacity
-		}
-		return err
-	})
-	if consumed != nil {
-		s.st.ConsumedWCU.Add(aws.ToFloat64(consumed.CapacityUnits))
-	}
+	err = d.write(ctx, s, candidate{kind: KindExtra, key: c.key}, "DeleteItem", cond, nil)
 	var ccf *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:
@@ -582,4 +534,60 @@ func (d *Differ) olderVersion(master, slave item) (bool, string) {
 		return true, fmt.Sprintf("the slave's %s %q is newer than the master's %q", attr, ss.Value, ms.Value)
 	}
 	return false, ""
+}
+
+// repairs runs the repairs of one chunk concurrently, at most
+// Config.Writers at once across the whole diff (d.writes), and keeps the
+// first fatal error.
+type repairs struct {
+	d     *Differ
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	fatal error
+}
+
+func (d *Differ) newRepairs() *repairs { return &repairs{d: d} }
+
+// start repairs c in the background once a write slot is free; a
+// cancelled ctx waits for the repairs started and returns its error.
+func (r *repairs) start(ctx context.Context, s *slave, c candidate) error {
+	select {
+	case r.d.writes <- struct{}{}:
+	case <-ctx.Done():
+		r.wg.Wait()
+		return ctx.Err()
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer func() { <-r.d.writes }()
+		if err := r.d.repair(ctx, s, c); err != nil {
+			r.mu.Lock()
+			if r.fatal == nil {
+				r.fatal = err
+			}
+			r.mu.Unlock()
+		}
+	}()
+	return nil
+}
+
+// wait waits for every repair started and returns the first fatal error.
+func (r *repairs) wait() error {
+	r.wg.Wait()
+	return r.fatal
+}
+
+// conditionalDelete is the DeleteItem of a repair: conditional, returning
+// the item as it is when the condition fails (see landed).
+func conditionalDelete(table string, key item, cond condition) *dynamodb.DeleteItemInput {
+	return &dynamodb.DeleteItemInput{
+		TableName:                           aws.String(table),
+		Key:                                 key,
+		ConditionExpression:                 aws.String(cond.expr),
+		ExpressionAttributeNames:            cond.names,
+		ExpressionAttributeValues:           cond.values,
+		ReturnConsumedCapacity:              types.ReturnConsumedCapacityTotal,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
 }

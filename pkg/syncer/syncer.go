@@ -477,7 +477,7 @@ func forgetStream(ctx context.Context, cfg Config) error {
 // warnNonEmpty says, once, that the output already holds items sync will
 // keep unless the input has them.
 func warnNonEmpty(ctx context.Context, cfg Config) {
-	out, err := cfg.Dest.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(cfg.OutputTable), Limit: aws.Int32(1), ProjectionExpression: nil})
+	out, err := cfg.Dest.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(cfg.OutputTable), Limit: aws.Int32(1)})
 	if err != nil || len(out.Items) == 0 {
 		return // a missing output (created later) or an empty one
 	}
@@ -498,10 +498,7 @@ func warnNonEmpty(ctx context.Context, cfg Config) {
 // read can land after the stream applied a newer change of that key.
 func reconcile(ctx context.Context, cfg Config, h *Handover) error {
 	key := cfg.StateKey + "/sync/reconciled"
-	var done struct {
-		At      time.Time `json:"at"`
-		Deleted int64     `json:"deleted"`
-	}
+	var done reconciled
 	ok, err := cfg.Store.Get(ctx, key, &done)
 	if err != nil || ok {
 		return err
@@ -523,10 +520,7 @@ func reconcile(ctx context.Context, cfg Config, h *Handover) error {
 // reconcileOnce scans the output and deletes what the input lacks, then
 // records it under key.
 func reconcileOnce(ctx context.Context, cfg Config, key string) error {
-	var done struct {
-		At      time.Time `json:"at"`
-		Deleted int64     `json:"deleted"`
-	}
+	var done reconciled
 	cfg.Logger.Info(fmt.Sprintf("reconciling %s: deleting output items the input %s lacks", cfg.OutputTable, cfg.InputTable))
 	d, err := diff.Prepare(ctx, diff.Config{
 		Master:      diff.Table{Name: cfg.InputTable, Label: cfg.InputTable, Client: cfg.Source},
@@ -551,6 +545,12 @@ func reconcileOnce(ctx context.Context, cfg Config, key string) error {
 	cfg.Logger.Info(fmt.Sprintf("reconciled %s: %d output items the input lacks deleted, %d changed meanwhile and kept", cfg.OutputTable, r.Deleted, r.Skipped))
 	done.At, done.Deleted = cfg.Now().UTC(), r.Deleted
 	return cfg.Store.Put(ctx, key, done)
+}
+
+// reconciled is the record of a finished reconciliation.
+type reconciled struct {
+	At      time.Time `json:"at"`
+	Deleted int64     `json:"deleted"`
 }
 
 // reconcileSegments is the number of scan segments of the reconciliation.
