@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"go.uber.org/zap"
@@ -275,20 +276,11 @@ func (s *DynamoStore) Put(ctx context.Context, key string, v any) error {
 	if len(data) > maxDocBytes {
 		return fmt.Errorf("checkpoint %s is %d bytes; the checkpoint table holds documents up to %d bytes", key, len(data), maxDocBytes)
 	}
-	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:        aws.String(s.table),
-		Key:              itemKey(pk, sk),
-		UpdateExpression: aws.String("SET #doc = :doc, #at = :at, #writer = :writer ADD #version :one"),
-		ExpressionAttributeNames: map[string]string{
-			"#doc": AttrDoc, "#at": AttrUpdatedAt, "#writer": AttrWriter, "#version": AttrVersion,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":doc":    &types.AttributeValueMemberS{Value: string(data)},
-			":at":     &types.AttributeValueMemberS{Value: s.opts.Now().UTC().Format(time.RFC3339Nano)},
-			":writer": &types.AttributeValueMemberS{Value: s.opts.Writer},
-			":one":    &types.AttributeValueMemberN{Value: "1"},
-		},
-	})
+	in, err := s.docUpdate(pk, sk, data, false)
+	if err != nil {
+		return err
+	}
+	_, err = s.client.UpdateItem(ctx, in)
 	if err != nil {
 		return s.fail("UpdateItem "+key, err)
 	}
@@ -312,8 +304,6 @@ func (s *DynamoStore) Delete(ctx context.Context, key string) error {
 // is one consistent Query; a shorter prefix needs a consistent Scan.
 // Lease items are never listed.
 func (s *DynamoStore) List(ctx context.Context, prefix string) ([]string, error) {
-	names := map[string]string{"#sk": AttrSK, "#doc": AttrDoc}
-	values := map[string]types.AttributeValue{}
 	var keys []string
 	collect := func(items []map[string]types.AttributeValue) {
 		for _, it := range items {
@@ -322,17 +312,24 @@ func (s *DynamoStore) List(ctx context.Context, prefix string) ([]string, error)
 			}
 		}
 	}
+	// Lease items have no document.
+	filter := expression.AttributeExists(expression.Name(AttrDoc))
+	b := expression.NewBuilder().WithProjection(expression.NamesList(expression.Name(AttrSK)))
 	if pk, _, found := strings.Cut(prefix, "/"); found && pk != "" {
-		names["#pk"] = AttrPK
-		values[":pk"] = &types.AttributeValueMemberS{Value: pk}
-		values[":prefix"] = &types.AttributeValueMemberS{Value: prefix}
+		expr, err := b.WithFilter(filter).
+			WithKeyCondition(expression.Key(AttrPK).Equal(expression.Value(pk)).
+				And(expression.Key(AttrSK).BeginsWith(prefix))).
+			Build()
+		if err != nil {
+			return nil, fmt.Errorf("list checkpoints %s: %w", prefix, err)
+		}
 		p := dynamodb.NewQueryPaginator(s.client, &dynamodb.QueryInput{
 			TableName:                 aws.String(s.table),
-			KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :prefix)"),
-			FilterExpression:          aws.String("attribute_exists(#doc)"),
-			ProjectionExpression:      aws.String("#sk"),
-			ExpressionAttributeNames:  names,
-			ExpressionAttributeValues: values,
+			KeyConditionExpression:    expr.KeyCondition(),
+			FilterExpression:          expr.Filter(),
+			ProjectionExpression:      expr.Projection(),
+			ExpressionAttributeNames:  expr.Names(),
+			ExpressionAttributeValues: expr.Values(),
 			ConsistentRead:            aws.Bool(true),
 		})
 		for p.HasMorePages() {
@@ -344,19 +341,21 @@ func (s *DynamoStore) List(ctx context.Context, prefix string) ([]string, error)
 		}
 		return keys, nil // Query returns sort-key order
 	}
-	in := &dynamodb.ScanInput{
-		TableName:                aws.String(s.table),
-		FilterExpression:         aws.String("attribute_exists(#doc)"),
-		ProjectionExpression:     aws.String("#sk"),
-		ExpressionAttributeNames: names,
-		ConsistentRead:           aws.Bool(true),
-	}
 	if prefix != "" {
-		in.FilterExpression = aws.String("attribute_exists(#doc) AND begins_with(#sk, :prefix)")
-		values[":prefix"] = &types.AttributeValueMemberS{Value: prefix}
-		in.ExpressionAttributeValues = values
+		filter = filter.And(expression.Name(AttrSK).BeginsWith(prefix))
 	}
-	p := dynamodb.NewScanPaginator(s.client, in)
+	expr, err := b.WithFilter(filter).Build()
+	if err != nil {
+		return nil, fmt.Errorf("list checkpoints %s: %w", prefix, err)
+	}
+	p := dynamodb.NewScanPaginator(s.client, &dynamodb.ScanInput{
+		TableName:                 aws.String(s.table),
+		FilterExpression:          expr.Filter(),
+		ProjectionExpression:      expr.Projection(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+		ConsistentRead:            aws.Bool(true),
+	})
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
@@ -385,21 +384,11 @@ func (s *DynamoStore) PutIfAbsent(ctx context.Context, key string, v any) (bool,
 	if len(data) > maxDocBytes {
 		return false, fmt.Errorf("checkpoint %s is %d bytes; the checkpoint table holds documents up to %d bytes", key, len(data), maxDocBytes)
 	}
-	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           aws.String(s.table),
-		Key:                 itemKey(pk, sk),
-		UpdateExpression:    aws.String("SET #doc = :doc, #at = :at, #writer = :writer ADD #version :one"),
-		ConditionExpression: aws.String("attribute_not_exists(#doc)"),
-		ExpressionAttributeNames: map[string]string{
-			"#doc": AttrDoc, "#at": AttrUpdatedAt, "#writer": AttrWriter, "#version": AttrVersion,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":doc":    &types.AttributeValueMemberS{Value: string(data)},
-			":at":     &types.AttributeValueMemberS{Value: s.opts.Now().UTC().Format(time.RFC3339Nano)},
-			":writer": &types.AttributeValueMemberS{Value: s.opts.Writer},
-			":one":    &types.AttributeValueMemberN{Value: "1"},
-		},
-	})
+	in, err := s.docUpdate(pk, sk, data, true)
+	if err != nil {
+		return false, err
+	}
+	_, err = s.client.UpdateItem(ctx, in)
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return false, nil
@@ -408,4 +397,31 @@ func (s *DynamoStore) PutIfAbsent(ctx context.Context, key string, v any) (bool,
 		return false, s.fail("UpdateItem "+key, err)
 	}
 	return true, nil
+}
+
+// docUpdate is the UpdateItem that stores a document: it replaces the
+// document and bumps the bookkeeping attributes (time, writer, version),
+// only when no document is there yet if ifAbsent.
+func (s *DynamoStore) docUpdate(pk, sk string, doc []byte, ifAbsent bool) (*dynamodb.UpdateItemInput, error) {
+	update := expression.
+		Set(expression.Name(AttrDoc), expression.Value(string(doc))).
+		Set(expression.Name(AttrUpdatedAt), expression.Value(s.opts.Now().UTC().Format(time.RFC3339Nano))).
+		Set(expression.Name(AttrWriter), expression.Value(s.opts.Writer)).
+		Add(expression.Name(AttrVersion), expression.Value(1))
+	b := expression.NewBuilder().WithUpdate(update)
+	if ifAbsent {
+		b = b.WithCondition(expression.AttributeNotExists(expression.Name(AttrDoc)))
+	}
+	expr, err := b.Build()
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s/%s: %w", pk, sk, err)
+	}
+	return &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       itemKey(pk, sk),
+		UpdateExpression:          expr.Update(),
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	}, nil
 }
