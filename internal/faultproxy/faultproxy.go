@@ -81,6 +81,10 @@ const (
 	// keys and returns the rest as UnprocessedKeys (BatchGetItem only;
 	// batches of one key pass unchanged).
 	UnprocessedKeys Kind = "UnprocessedKeys"
+	// ResourceNotFound is HTTP 400 ResourceNotFoundException, what
+	// DynamoDB answers once a table was deleted (DynamoDB operations). It
+	// is not retryable, so Any never draws it: name it in a rule.
+	ResourceNotFound Kind = "ResourceNotFoundException"
 	// Slow delays the answer (whatever it is) by Options.SlowDelay. It is
 	// drawn independently of the other kinds, so a slow request may also
 	// fail.
@@ -123,6 +127,8 @@ func Applies(k Kind, service, op string) bool {
 		return service == ServiceStreams
 	case InternalServerError, ServiceUnavailable, DropBefore, DropAfter, Slow:
 		return service == ServiceDynamoDB || service == ServiceStreams
+	case ResourceNotFound:
+		return service == ServiceDynamoDB
 	case UnprocessedItems:
 		return service == ServiceDynamoDB && op == "BatchWriteItem"
 	case UnprocessedKeys:
@@ -154,7 +160,7 @@ func expand(k Kind, service, op string) []Kind {
 
 func known(k Kind) bool {
 	switch k {
-	case Throttle, Any, Slow:
+	case Throttle, Any, Slow, ResourceNotFound:
 		return true
 	}
 	for _, f := range Failures {
@@ -178,7 +184,7 @@ type Rule struct {
 
 func (r Rule) validate() error {
 	if !known(r.Kind) {
-		return fmt.Errorf("faultproxy: unknown fault kind %q (allowed: %s, %s, %s, or one of %v)", r.Kind, Any, Throttle, Slow, Failures)
+		return fmt.Errorf("faultproxy: unknown fault kind %q (allowed: %s, %s, %s, %s, or one of %v)", r.Kind, Any, Throttle, Slow, ResourceNotFound, Failures)
 	}
 	if !(r.Rate >= 0 && r.Rate <= 1) {
 		return fmt.Errorf("faultproxy: rate %v for %s on %q is out of range: it must be between 0 and 1", r.Rate, r.Kind, r.Op)
@@ -512,6 +518,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.record(d, op, d.kind, 0)
 		if p.delay(ctx, d) {
 			writeError(w, d, http.StatusServiceUnavailable, d.kind, "The service is currently unavailable or busy.")
+		}
+		return
+	case ResourceNotFound:
+		p.record(d, op, d.kind, 0)
+		if p.delay(ctx, d) {
+			writeError(w, d, http.StatusBadRequest, d.kind, "Requested resource not found")
 		}
 		return
 	case DropBefore:

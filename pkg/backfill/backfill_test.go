@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
+	"github.com/ddbsync/ddbsync/internal/faultproxy"
 	"github.com/ddbsync/ddbsync/pkg/backfill"
 	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/job"
@@ -394,8 +395,12 @@ func TestFaultsAreRetriedUntilWritten(t *testing.T) {
 	const n = 3000
 	load(t, c, in, n, simpleItem)
 
-	f := newFaults(c)
-	f.unprocessed, f.throttle, f.serverError, f.scanThrottle = 0.3, 0.2, 0.05, 0.3
+	f, p := faultClient(t,
+		faultproxy.Rule{Op: "BatchWriteItem", Kind: faultproxy.UnprocessedItems, Rate: 0.3},
+		faultproxy.Rule{Op: "BatchWriteItem", Kind: faultproxy.Throttle, Rate: 0.2},
+		faultproxy.Rule{Op: "BatchWriteItem", Kind: faultproxy.InternalServerError, Rate: 0.05},
+		faultproxy.Rule{Op: "Scan", Kind: faultproxy.Throttle, Rate: 0.3},
+	)
 	cfg := config(t, f, f, in, out)
 	cfg.PageSize = 200
 	res, err := backfill.Run(context.Background(), cfg)
@@ -406,12 +411,13 @@ func TestFaultsAreRetriedUntilWritten(t *testing.T) {
 		t.Fatalf("result %+v; want %d written, none failed", res, n)
 	}
 	checkAccounting(t, res, cfg.Stats)
-	if f.partials.Load() == 0 || f.throttles.Load() == 0 || f.errors500.Load() == 0 || f.scanThrottles.Load() == 0 {
-		t.Fatalf("faults not exercised: partial %d, throttles %d, 500s %d, scan throttles %d",
-			f.partials.Load(), f.throttles.Load(), f.errors500.Load(), f.scanThrottles.Load())
+	partials, throttles := p.Count("BatchWriteItem", faultproxy.UnprocessedItems), p.Count("BatchWriteItem", faultproxy.Throttle)
+	errors500, scanThrottles := p.Count("BatchWriteItem", faultproxy.InternalServerError), p.Count("Scan", faultproxy.Throttle)
+	if partials == 0 || throttles == 0 || errors500 == 0 || scanThrottles == 0 {
+		t.Fatalf("faults not exercised: partial %d, throttles %d, 500s %d, scan throttles %d", partials, throttles, errors500, scanThrottles)
 	}
-	if cfg.Stats.Throttles.Load() < f.throttles.Load()+f.scanThrottles.Load() {
-		t.Errorf("throttles counted %d, injected %d", cfg.Stats.Throttles.Load(), f.throttles.Load()+f.scanThrottles.Load())
+	if cfg.Stats.Throttles.Load() < throttles+scanThrottles {
+		t.Errorf("throttles counted %d, injected %d", cfg.Stats.Throttles.Load(), throttles+scanThrottles)
 	}
 	ddbtest.AssertSameItems(t, c, in, out, "pk", "")
 }
@@ -422,8 +428,9 @@ func TestNonRetryableErrorStopsTheRun(t *testing.T) {
 	ddbtest.CreateTable(t, c, in, ddbtest.StringKey)
 	ddbtest.CreateTable(t, c, out, ddbtest.StringKey)
 	load(t, c, in, 500, simpleItem)
-	f := newFaults(c)
-	f.fatal = &types.ResourceNotFoundException{Message: aws.String("Requested resource not found")}
+	// The output table "disappears" after the pre-flight DescribeTable:
+	// every write is answered ResourceNotFoundException.
+	f, _ := faultClient(t, faultproxy.Rule{Op: "BatchWriteItem", Kind: faultproxy.ResourceNotFound, Rate: 1})
 	cfg := config(t, c, f, in, out)
 	res, err := backfill.Run(context.Background(), cfg)
 	var te *dynamo.TableError
