@@ -170,6 +170,29 @@ func (p *Provider) For(ctx context.Context, t plan.Table) (*Clients, error) {
 }
 
 func (p *Provider) build(ctx context.Context, t plan.Table, endpoint string) (*Clients, error) {
+	cfg, err := p.loadConfig(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) {
+		if p.opts.STSEndpointURL != "" {
+			o.BaseEndpoint = aws.String(p.opts.STSEndpointURL)
+		}
+	})
+	if t.RoleARN != "" {
+		if cfg.Credentials, err = p.assumeRole(ctx, stsClient, t); err != nil {
+			return nil, err
+		}
+	}
+	return newClients(cfg, stsClient, t, endpoint), nil
+}
+
+// loadConfig loads the shared AWS configuration for the table's region and
+// profile, with our retryer, HTTP client and MFA prompt. The endpoint
+// override is applied to the DynamoDB and Streams clients (newClients),
+// not loaded into the configuration, so that STS (a profile's role, or
+// ours) is never sent to a DynamoDB endpoint.
+func (p *Provider) loadConfig(ctx context.Context, t plan.Table) (aws.Config, error) {
 	opts := []func(*config.LoadOptions) error{
 		config.WithRetryer(p.Retryer),
 		config.WithHTTPClient(p.http),
@@ -196,9 +219,6 @@ func (p *Provider) build(ctx context.Context, t plan.Table, endpoint string) (*C
 	if t.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(t.Profile))
 	}
-	// The endpoint override is applied to the DynamoDB and Streams clients
-	// below, not loaded into the configuration, so that STS (a profile's
-	// role, or ours) is never sent to a DynamoDB endpoint.
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		var noProfile config.SharedConfigProfileNotExistError
@@ -207,51 +227,56 @@ func (p *Provider) build(ctx context.Context, t plan.Table, endpoint string) (*C
 			if name == "" {
 				name = noProfile.Profile // from AWS_PROFILE
 			}
-			return nil, &plan.Error{Msg: fmt.Sprintf("table %s: AWS profile %q is not in the shared config or credentials file (see `aws configure list-profiles`)", t.Table, name)}
+			return cfg, &plan.Error{Msg: fmt.Sprintf("table %s: AWS profile %q is not in the shared config or credentials file (see `aws configure list-profiles`)", t.Table, name)}
 		}
-		return nil, &plan.Error{Msg: fmt.Sprintf("table %s: cannot load AWS configuration: %v", t.Table, err)}
+		return cfg, &plan.Error{Msg: fmt.Sprintf("table %s: cannot load AWS configuration: %v", t.Table, err)}
 	}
 	if cfg.Region == "" {
-		return nil, &plan.Error{Msg: fmt.Sprintf("table %s: no AWS region: set region in the plan, a --*-region flag, AWS_REGION, or a region in the profile", t.Table)}
+		return cfg, &plan.Error{Msg: fmt.Sprintf("table %s: no AWS region: set region in the plan, a --*-region flag, AWS_REGION, or a region in the profile", t.Table)}
 	}
-	stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) {
-		if p.opts.STSEndpointURL != "" {
-			o.BaseEndpoint = aws.String(p.opts.STSEndpointURL)
+	return cfg, nil
+}
+
+// assumeRole returns the credentials of the table's role (role_arn in the
+// plan), assumed with the configuration's own credentials. With an MFA
+// device, the code is asked for now, before any work and before a status
+// display takes the terminal.
+func (p *Provider) assumeRole(ctx context.Context, stsClient *sts.Client, t plan.Table) (aws.CredentialsProvider, error) {
+	prov := stscreds.NewAssumeRoleProvider(stsClient, t.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+		o.RoleSessionName = SessionName
+		o.Duration = p.opts.RoleDuration
+		if t.ExternalID != "" {
+			o.ExternalID = aws.String(t.ExternalID)
+		}
+		if t.MFASerial != "" {
+			o.SerialNumber = aws.String(t.MFASerial)
+			o.TokenProvider = p.tokenProvider(t.MFASerial)
 		}
 	})
-	if t.RoleARN != "" {
-		prov := stscreds.NewAssumeRoleProvider(stsClient, t.RoleARN, func(o *stscreds.AssumeRoleOptions) {
-			o.RoleSessionName = SessionName
-			o.Duration = p.opts.RoleDuration
-			if t.ExternalID != "" {
-				o.ExternalID = aws.String(t.ExternalID)
-			}
-			if t.MFASerial != "" {
-				o.SerialNumber = aws.String(t.MFASerial)
-				o.TokenProvider = p.tokenProvider(t.MFASerial)
-			}
-		})
-		cfg.Credentials = aws.NewCredentialsCache(prov)
-		if t.MFASerial != "" {
-			// Ask for the MFA code now, before any work and before a
-			// status display takes the terminal.
-			if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-				var te *tokenError
-				if errors.As(err, &te) {
-					return nil, te.err // the MFA code could not be had: say why
-				}
-				var ae smithy.APIError
-				if errors.As(err, &ae) {
-					return nil, &roleError{msg: fmt.Sprintf("table %s: cannot assume role %s with MFA device %s: %s: %s", t.Table, t.RoleARN, t.MFASerial, ae.ErrorCode(), ae.ErrorMessage()), err: err}
-				}
-				return nil, fmt.Errorf("table %s: cannot assume role %s with MFA device %s: %w", t.Table, t.RoleARN, t.MFASerial, err)
-			}
-		}
+	cache := aws.NewCredentialsCache(prov)
+	if t.MFASerial == "" {
+		return cache, nil
 	}
-	// An explicit endpoint (the table's, else --endpoint-url) beats the
-	// AWS_ENDPOINT_URL* variables, which the SDK applies otherwise.
-	var ddbOpt func(*dynamodb.Options)
-	var streamsOpt func(*dynamodbstreams.Options)
+	if _, err := cache.Retrieve(ctx); err != nil {
+		var te *tokenError
+		if errors.As(err, &te) {
+			return nil, te.err // the MFA code could not be had: say why
+		}
+		var ae smithy.APIError
+		if errors.As(err, &ae) {
+			return nil, &roleError{msg: fmt.Sprintf("table %s: cannot assume role %s with MFA device %s: %s: %s", t.Table, t.RoleARN, t.MFASerial, ae.ErrorCode(), ae.ErrorMessage()), err: err}
+		}
+		return nil, fmt.Errorf("table %s: cannot assume role %s with MFA device %s: %w", t.Table, t.RoleARN, t.MFASerial, err)
+	}
+	return cache, nil
+}
+
+// newClients makes the DynamoDB and Streams clients. An explicit endpoint
+// (the table's, else --endpoint-url) beats the AWS_ENDPOINT_URL*
+// variables, which the SDK applies otherwise.
+func newClients(cfg aws.Config, stsClient *sts.Client, t plan.Table, endpoint string) *Clients {
+	ddbOpt := func(*dynamodb.Options) {}
+	streamsOpt := func(*dynamodbstreams.Options) {}
 	if endpoint != "" {
 		if t.RoleARN == "" && cfg.Credentials != nil {
 			cfg.Credentials = aws.NewCredentialsCache(localFallback{next: cfg.Credentials})
@@ -265,11 +290,8 @@ func (p *Provider) build(ctx context.Context, t plan.Table, endpoint string) (*C
 			o.DisableValidateResponseChecksum = true
 		}
 		streamsOpt = func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(endpoint) }
-	} else {
-		ddbOpt = func(*dynamodb.Options) {}
-		streamsOpt = func(*dynamodbstreams.Options) {}
 	}
-	c := &Clients{
+	return &Clients{
 		Config:   cfg,
 		DynamoDB: dynamodb.NewFromConfig(cfg, ddbOpt),
 		Streams:  dynamodbstreams.NewFromConfig(cfg, streamsOpt),
@@ -277,7 +299,6 @@ func (p *Provider) build(ctx context.Context, t plan.Table, endpoint string) (*C
 		Region:   cfg.Region,
 		Endpoint: endpoint,
 	}
-	return c, nil
 }
 
 // tokenProvider asks for an MFA code once per role session and never
