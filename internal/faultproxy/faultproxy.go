@@ -500,37 +500,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.record(d, op, Slow, 0)
 	}
 	ctx := r.Context()
-
-	switch d.kind {
-	case ProvisionedThroughputExceeded, ThrottlingException, RequestLimitExceeded, LimitExceeded:
-		p.record(d, op, d.kind, 0)
-		if p.delay(ctx, d) {
-			writeError(w, d, http.StatusBadRequest, d.kind, throttleMessage(d.kind))
-		}
-		return
-	case InternalServerError:
-		p.record(d, op, d.kind, 0)
-		if p.delay(ctx, d) {
-			writeError(w, d, http.StatusInternalServerError, d.kind, "Internal server error")
-		}
-		return
-	case ServiceUnavailable:
-		p.record(d, op, d.kind, 0)
-		if p.delay(ctx, d) {
-			writeError(w, d, http.StatusServiceUnavailable, d.kind, "The service is currently unavailable or busy.")
-		}
-		return
-	case ResourceNotFound:
-		p.record(d, op, d.kind, 0)
-		if p.delay(ctx, d) {
-			writeError(w, d, http.StatusBadRequest, d.kind, "Requested resource not found")
-		}
-		return
-	case DropBefore:
-		p.record(d, op, d.kind, 0)
-		if p.delay(ctx, d) {
-			drop(w)
-		}
+	if p.answerFault(ctx, w, d, op) {
 		return
 	}
 
@@ -591,6 +561,36 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Length", strconv.Itoa(len(resp.body)))
 	w.WriteHeader(resp.status)
 	_, _ = w.Write(resp.body)
+}
+
+// answerFault answers the faults that never reach DynamoDB Local (errors
+// and a connection dropped before forwarding) and reports whether it did.
+func (p *Proxy) answerFault(ctx context.Context, w http.ResponseWriter, d decision, op string) bool {
+	var status int
+	var msg string
+	switch d.kind {
+	case ProvisionedThroughputExceeded, ThrottlingException, RequestLimitExceeded, LimitExceeded:
+		status, msg = http.StatusBadRequest, throttleMessage(d.kind)
+	case ResourceNotFound:
+		status, msg = http.StatusBadRequest, "Requested resource not found"
+	case InternalServerError:
+		status, msg = http.StatusInternalServerError, "Internal server error"
+	case ServiceUnavailable:
+		status, msg = http.StatusServiceUnavailable, "The service is currently unavailable or busy."
+	case DropBefore:
+	default:
+		return false
+	}
+	p.record(d, op, d.kind, 0)
+	if !p.delay(ctx, d) {
+		return true
+	}
+	if d.kind == DropBefore {
+		drop(w)
+	} else {
+		writeError(w, d, status, d.kind, msg)
+	}
+	return true
 }
 
 // delay sleeps for a Slow fault; false means the request or proxy ended.
