@@ -10,21 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// itemToCEL converts an item to the CEL map the expressions see as item.
-// An attribute that cannot be converted (a malformed number, which
-// DynamoDB never returns) is an error naming it.
-func itemToCEL(item map[string]types.AttributeValue) (ref.Val, error) {
-	m := make(map[ref.Val]ref.Val, len(item))
-	for name, av := range item {
-		v, err := toCEL(av)
-		if err != nil {
-			return nil, &ItemError{Where: "item", Attr: name, Err: err}
-		}
-		m[celtypes.String(name)] = v
-	}
-	return celtypes.NewRefValMap(celtypes.DefaultTypeAdapter, m), nil
-}
-
 // toCEL converts one attribute value: S string, N int or double
 // (numberToCEL), B bytes, BOOL bool, NULL null, L list, M map, and the
 // sets SS, NS and BS lists of their elements, in the order DynamoDB
@@ -52,15 +37,8 @@ func toCEL(av types.AttributeValue) (ref.Val, error) {
 		}
 		return celtypes.NewRefValList(celtypes.DefaultTypeAdapter, elems), nil
 	case *types.AttributeValueMemberM:
-		m := make(map[ref.Val]ref.Val, len(v.Value))
-		for k, e := range v.Value {
-			c, err := toCEL(e)
-			if err != nil {
-				return nil, fmt.Errorf(".%s: %w", k, err)
-			}
-			m[celtypes.String(k)] = c
-		}
-		return celtypes.NewRefValMap(celtypes.DefaultTypeAdapter, m), nil
+		// Converted attribute by attribute when read, like the item.
+		return &lazyMap{m: v.Value}, nil
 	case *types.AttributeValueMemberSS:
 		elems := make([]ref.Val, len(v.Value))
 		for i, e := range v.Value {

@@ -72,9 +72,9 @@ func FuzzRoundTrip(f *testing.F) {
 		for i := 0; g.more() && i < 8; i++ {
 			it["a"+strconv.Itoa(i)] = g.value(0)
 		}
-		v, err := itemToCEL(it)
+		v, err := toCEL(M(it))
 		if err != nil {
-			t.Fatalf("itemToCEL: %v", err)
+			t.Fatalf("toCEL: %v", err)
 		}
 		back, err := fromCEL(v)
 		if err != nil {

@@ -114,7 +114,7 @@ func typeName(av types.AttributeValue) string {
 // them (KeyDependsOnlyOn): what the stream needs to delete the output item
 // of a REMOVE, or of a change that leaves the filter.
 func (p *Program) OutputKey(item map[string]types.AttributeValue, keys KeySchema) (map[string]types.AttributeValue, error) {
-	in := &input{item: item}
+	in := newInput(item)
 	key := make(map[string]types.AttributeValue, 2)
 	for _, name := range keys.Names() {
 		av, ok, err := p.outputAttr(in, name)

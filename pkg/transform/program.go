@@ -205,33 +205,25 @@ func stringLiteral(e celast.Expr) (string, bool) {
 	return string(s), ok
 }
 
-// input converts an item for CEL once, and only if an expression needs it.
+// input is one item being evaluated. It is the expressions' activation:
+// they see the item as item, a lazyMap that converts the attributes they
+// read, when they read them.
 type input struct {
 	item map[string]types.AttributeValue
-	act  map[string]any
-	err  error
+	lazy lazyMap
 }
 
-func (in *input) activation() (map[string]any, error) {
-	if in.act == nil && in.err == nil {
-		v, err := itemToCEL(in.item)
-		if err != nil {
-			in.err = err
-		} else {
-			in.act = map[string]any{"item": v}
-		}
-	}
-	return in.act, in.err
+func newInput(item map[string]types.AttributeValue) *input {
+	return &input{item: item, lazy: lazyMap{m: item, top: true}}
 }
 
 // eval runs the expression on the item. For a set, a result of
 // optional.none() is reported as absent (nil, nil).
 func (e *expr) eval(in *input) (ref.Val, error) {
-	act, err := in.activation()
-	if err != nil {
-		return nil, err
+	v, _, err := e.prg.Eval(in)
+	if in.lazy.bad != nil {
+		return nil, in.lazy.bad
 	}
-	v, _, err := e.prg.Eval(act)
 	if err != nil {
 		return nil, &ItemError{Where: e.where, Attr: e.attr, Expr: e.text, Err: err}
 	}
@@ -290,7 +282,7 @@ func lookup(item map[string]types.AttributeValue, path []string) (types.Attribut
 // none). An evaluation error, or a result that is not a bool, is an
 // *ItemError.
 func (p *Program) Filter(item map[string]types.AttributeValue) (bool, error) {
-	return p.filterItem(&input{item: item})
+	return p.filterItem(newInput(item))
 }
 
 func (p *Program) filterItem(in *input) (bool, error) {
@@ -321,7 +313,7 @@ func (p *Program) HasTransform() bool { return p.transform }
 // their digits and sets stay sets. Neither map may be modified while the
 // other is in use. An evaluation error is an *ItemError.
 func (p *Program) Apply(item map[string]types.AttributeValue) (out map[string]types.AttributeValue, keep bool, err error) {
-	in := &input{item: item}
+	in := newInput(item)
 	keep, err = p.filterItem(in)
 	if err != nil || !keep {
 		return nil, false, err
@@ -342,7 +334,7 @@ func (p *Program) Transform(item map[string]types.AttributeValue) (map[string]ty
 	if !p.transform {
 		return item, nil
 	}
-	return p.transformItem(&input{item: item})
+	return p.transformItem(newInput(item))
 }
 
 func (p *Program) transformItem(in *input) (map[string]types.AttributeValue, error) {

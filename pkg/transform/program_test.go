@@ -317,7 +317,7 @@ func TestEvaluationErrors(t *testing.T) {
 		{"int overflow", "set:\n  x: 9223372036854775807 + item.n\n", "set", "x", "overflow"},
 		{"infinity", "set:\n  x: 1.0 / 0.0\n", "set", "x", "+Inf"},
 		{"a map with int keys", "set:\n  x: '{1: 2}'\n", "set", "x", "string keys"},
-		{"a malformed input number", "set:\n  x: item.pk\n  y: item.n + 1\n", "item", "bad", "invalid number"},
+		{"a malformed input number", "set:\n  x: item.pk\n  y: item.bad + 1\n", "item", "bad", "invalid number"},
 	}
 	malformed := item{"pk": S("a"), "n": N("1"), "bad": N("12abc")}
 	for _, c := range cases {
