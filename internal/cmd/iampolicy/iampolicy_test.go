@@ -16,6 +16,7 @@ import (
 
 	iampolicycmd "github.com/ddbsync/ddbsync/internal/cmd/iampolicy"
 	"github.com/ddbsync/ddbsync/internal/cmd/root"
+	"github.com/ddbsync/ddbsync/internal/cmdtest"
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/iostreams"
 	"github.com/ddbsync/ddbsync/pkg/creds"
@@ -53,16 +54,14 @@ type policy struct {
 // run runs ddbsync with args and returns the exit code, stdout and stderr.
 func run(t *testing.T, stdin string, sts *stsStub, args ...string) (int, string, string) {
 	t.Helper()
-	ios, in, out, errOut := iostreams.Test()
-	in.WriteString(stdin)
-	f := root.NewFactory(ios)
+	f := cmdtest.NewFactory(t, stdin)
 	f.CredsOptions = func(o *creds.Options) {
 		if sts != nil {
 			o.APIOptions = append(o.APIOptions, sts.middleware)
 		}
 	}
-	code := root.Run(context.Background(), f, args)
-	return code, out.String(), errOut.String()
+	r := cmdtest.Run(t, f, args...)
+	return r.Code, r.Stdout, r.Stderr
 }
 
 func parse(t *testing.T, out string) map[string][2][]string {
