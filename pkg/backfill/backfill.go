@@ -20,6 +20,7 @@ import (
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/retry"
 	"github.com/ddbsync/ddbsync/pkg/stats"
+	"github.com/ddbsync/ddbsync/pkg/transform"
 )
 
 // SourceAPI is what the backfill needs of the input table's client.
@@ -97,11 +98,16 @@ const (
 type Result struct {
 	ItemsRead    int64
 	ItemsWritten int64
-	ItemsFailed  int64
-	ItemsSkipped int64
-	ConsumedRCU  float64
-	ConsumedWCU  float64
-	Duration     time.Duration
+	// ItemsFailed are items that could not be written, or that the
+	// filter or transform failed on (Common.Program).
+	ItemsFailed int64
+	// ItemsSkipped are items left out on purpose: by --skip-expired, or
+	// by the filter (ItemsFiltered of them).
+	ItemsSkipped  int64
+	ItemsFiltered int64
+	ConsumedRCU   float64
+	ConsumedWCU   float64
+	Duration      time.Duration
 	// Resumed is true when the run continued from checkpoints.
 	Resumed bool
 
@@ -121,8 +127,9 @@ type Result struct {
 }
 
 // ErrItemsFailed is wrapped by the error of a run in which items could not
-// be written.
-var ErrItemsFailed = errors.New("items could not be written")
+// be written, or the filter or transform failed on items (and
+// SkipFailedItems is not set).
+var ErrItemsFailed = errors.New("items failed")
 
 // Run copies the table. It returns when every selected segment is copied,
 // on the first fatal error, or when ctx is cancelled (after checkpointing
@@ -147,11 +154,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.ItemsWritten = r.written.Load()
 	res.ItemsFailed = r.failed.Load()
 	res.ItemsSkipped = r.skipped.Load()
+	res.ItemsFiltered = r.filtered.Load()
 	res.ConsumedRCU = r.rcu.Load()
 	res.ConsumedWCU = r.wcu.Load()
 	res.ItemsUnfinished = res.ItemsRead - res.ItemsWritten - res.ItemsFailed - res.ItemsSkipped
-	if err == nil && res.ItemsFailed > 0 {
-		err = fmt.Errorf("backfill of %s ⇨ %s: %d %w", cfg.InputTable, cfg.OutputTable, res.ItemsFailed, ErrItemsFailed)
+	if err == nil && res.ItemsFailed > 0 && !cfg.SkipFailedItems {
+		err = fmt.Errorf("backfill of %s ⇨ %s: %d %w: the filter or transform failed on them (each is logged with its key); their pages are not checkpointed, so running again with a corrected transform copies them, or give --skip-failed-items to leave them out",
+			cfg.InputTable, cfg.OutputTable, res.ItemsFailed, ErrItemsFailed)
 	}
 	switch {
 	case err == nil:
@@ -180,6 +189,7 @@ func resultFields(res Result) []zap.Field {
 		zap.Int64("items_read", res.ItemsRead),
 		zap.Int64("items_skipped", res.ItemsSkipped),
 		zap.Int64("items_failed", res.ItemsFailed),
+		zap.Int64("items_filtered", res.ItemsFiltered),
 		zap.String("consumed_wcu", fmt.Sprintf("%.1f (%.1f/s)", res.ConsumedWCU, res.ConsumedWCU/secs)),
 		zap.String("consumed_rcu", fmt.Sprintf("%.1f (%.1f/s)", res.ConsumedRCU, res.ConsumedRCU/secs)),
 	}
@@ -204,6 +214,9 @@ func Check(ctx context.Context, cfg Config) error {
 	var nf *dynamo.NotFoundError
 	switch {
 	case errors.As(err, &nf) && cfg.CreateOutputTable:
+		if err := checkCreatedKeys(cfg, in); err != nil {
+			return err
+		}
 	case err != nil:
 		return err
 	default:
@@ -216,6 +229,22 @@ func Check(ctx context.Context, cfg Config) error {
 		return err
 	}
 	return cfg.Leases.Manager.CheckFingerprint(ctx, cfg.Leases.Scope(lease.KindBackfill), lease.BackfillFingerprint(cfg.Leases.Entry, total))
+}
+
+// checkCreatedKeys refuses --create-output-table when the table it would
+// create, with the input's key schema, cannot hold the transformed items:
+// the transform drops or renames a key attribute away. Such an output
+// table must be created with the key the transform produces.
+func checkCreatedKeys(cfg Config, in *types.TableDescription) error {
+	if cfg.Program == nil || !cfg.Program.HasTransform() {
+		return nil
+	}
+	keys := dynamo.KeySchemaOf(in)
+	if err := cfg.Program.CheckOutputKey(transform.KeySchema(keys)); err != nil {
+		return &plan.Error{Msg: fmt.Sprintf("--create-output-table would create %s with the key of %s, %s, but %v: create the output table yourself with the key the transform produces; nothing was written",
+			cfg.OutputTable, cfg.InputTable, keys, err)}
+	}
+	return nil
 }
 
 const createHint = "create it first, or pass --create-output-table to create it from the input table's description"
@@ -263,7 +292,17 @@ func plan0(ctx context.Context, cfg Config, tableBytes *int64) (total int, segs 
 	return total, selection(cfg.Segments, total), recorded, nil
 }
 
+// checkKeys checks the output table's key against the input's: the same
+// key schema when items are copied as read (or only filtered); with a
+// transform, a key the transform can produce (each item's key is then
+// checked as it is written).
 func checkKeys(cfg Config, in, out *types.TableDescription) error {
+	if cfg.Program != nil && cfg.Program.HasTransform() {
+		if err := cfg.Program.CheckOutputKey(transform.KeySchema(dynamo.KeySchemaOf(out))); err != nil {
+			return &plan.Error{Msg: fmt.Sprintf("output table %s has the key %s: %v; nothing was written", cfg.OutputTable, dynamo.KeySchemaOf(out), err)}
+		}
+		return nil
+	}
 	if err := dynamo.CheckSameKeys(cfg.InputTable, dynamo.KeySchemaOf(in), cfg.OutputTable, dynamo.KeySchemaOf(out)); err != nil {
 		return &plan.Error{Msg: err.Error() + "; nothing was written"}
 	}

@@ -43,6 +43,7 @@ type SegmentCheckpoint struct {
 	LastKey       Key       `json:"last_key,omitempty"`
 	ItemsWritten  int64     `json:"items_written"` // items up to LastKey, over all runs
 	ItemsSkipped  int64     `json:"items_skipped"`
+	ItemsFailed   int64     `json:"items_failed,omitempty"` // left behind with --skip-failed-items
 	Pages         int64     `json:"pages"`
 	Updated       time.Time `json:"updated"`
 }

@@ -182,6 +182,15 @@ func (r *run) processLeased(ctx context.Context, parallel, pages int) error {
 		}
 		select {
 		case <-s.finished:
+			s.mu.Lock()
+			stuck := s.stuck
+			s.mu.Unlock()
+			if stuck {
+				// Not finished: the lease keeps the checkpoint before the
+				// first page with failed items, for a run with a corrected
+				// transform (or --skip-failed-items).
+				return fmt.Errorf("segment %d: %w (the filter or transform failed on some; each is logged with its key)", n, ErrItemsFailed)
+			}
 			return nil
 		case <-uctx.Done():
 		}

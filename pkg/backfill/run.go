@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"go.uber.org/zap"
@@ -20,6 +21,7 @@ import (
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/retry"
 	"github.com/ddbsync/ddbsync/pkg/stats"
+	"github.com/ddbsync/ddbsync/pkg/transform"
 )
 
 // run is the state of one Run.
@@ -29,7 +31,19 @@ type run struct {
 	st  *stats.Entry
 
 	read, written, failed, skipped atomic.Int64
-	rcu, wcu                       stats.Float
+	// filtered counts the items the filter left out (on the client, or
+	// through the FilterExpression); they are part of skipped.
+	filtered atomic.Int64
+	rcu, wcu stats.Float
+
+	// inKeys and outKeys are the key schemas of the input and the output:
+	// a failed item is logged with its input key, and with a transform
+	// every output item is checked against outKeys.
+	inKeys  dynamo.KeySchema
+	outKeys transform.KeySchema
+	// scanFilter is the part of the program's filter passed to Scan as a
+	// FilterExpression (nil: none).
+	scanFilter *expression.Expression
 
 	total     int
 	resumed   atomic.Bool // a leased segment resumed from a checkpoint
@@ -56,6 +70,10 @@ type segment struct {
 	flushMu sync.Mutex
 	saved   int64 // version last written to the store
 
+	// stuck: a page had items the program failed on (without
+	// --skip-failed-items); the checkpoint no longer moves.
+	stuck bool
+
 	// With leases: checkpoints go through the lease; ctx ends when the
 	// lease is lost or the run stops; finished is closed once the last
 	// page is written.
@@ -74,6 +92,7 @@ type page struct {
 	final     bool // the segment's last page
 	items     int64
 	skipped   int64
+	failed    int64        // items the program failed on
 	remaining atomic.Int32 // batches not yet written
 	done      bool         // every batch written (under seg.mu)
 }
@@ -155,6 +174,9 @@ func (r *run) prepare(ctx context.Context, res *Result) (in *types.TableDescript
 		return nil, nil, false, err
 	}
 	if create {
+		if err := checkCreatedKeys(cfg, in); err != nil {
+			return nil, nil, false, err
+		}
 		r.log.Info(fmt.Sprintf("Output table %s does not exist: creating it like %s and waiting until it is ACTIVE", cfg.OutputTable, cfg.InputTable))
 		if out, err = createOutputTable(ctx, cfg.Source, cfg.Dest, cfg.OutputTable, in, CreateOptions{Stream: cfg.CreateOutputStream, Log: r.log}); err != nil {
 			return nil, nil, false, err
@@ -164,6 +186,8 @@ func (r *run) prepare(ctx context.Context, res *Result) (in *types.TableDescript
 	if err := checkKeys(cfg, in, out); err != nil {
 		return nil, nil, false, err
 	}
+	r.inKeys = dynamo.KeySchemaOf(in)
+	r.outKeys = transform.KeySchema(dynamo.KeySchemaOf(out))
 	return in, segs, recorded, nil
 }
 
@@ -284,6 +308,7 @@ func (r *run) setup(in *types.TableDescription, todo int, leased bool) (parallel
 	if cfg.PageSize > 0 && (r.scanLimit == 0 || cfg.PageSize < r.scanLimit) {
 		r.scanLimit = cfg.PageSize
 	}
+	r.setupScanFilter()
 	nWriters = parallel * perSeg
 	r.jobs = make(chan *batch, nWriters*2)
 	r.st.BufferCap.Store(int64(cap(r.jobs)))
@@ -346,6 +371,28 @@ func (r *run) copy(ctx context.Context, todo []*segment, parallel, pages, nWrite
 	return err
 }
 
+// setupScanFilter passes the plain equalities of the filter to Scan as a
+// FilterExpression: DynamoDB then leaves out, before they cross the
+// network, some items the filter would reject. The scan still reads (and
+// is billed for) every item, and every item returned still goes through
+// the filter.
+func (r *run) setupScanFilter() {
+	if r.cfg.Program == nil {
+		return
+	}
+	cond, ok := r.cfg.Program.ScanFilter()
+	if !ok {
+		return
+	}
+	e, err := expression.NewBuilder().WithFilter(cond).Build()
+	if err != nil {
+		r.log.Warn("the filter cannot be passed to Scan; every item is filtered here", zap.Error(err))
+		return
+	}
+	r.scanFilter = &e
+	r.log.Debug("Scan FilterExpression: " + aws.ToString(e.Filter()))
+}
+
 func (r *run) setupTTL(ctx context.Context) error {
 	if !r.cfg.SkipExpired {
 		return nil
@@ -400,6 +447,11 @@ func (r *run) scanSegment(ctx context.Context, s *segment) error {
 	if r.scanLimit > 0 {
 		in.Limit = aws.Int32(r.scanLimit)
 	}
+	if f := r.scanFilter; f != nil {
+		in.FilterExpression = f.Filter()
+		in.ExpressionAttributeNames = f.Names()
+		in.ExpressionAttributeValues = f.Values()
+	}
 	for {
 		select {
 		case s.sem <- struct{}{}:
@@ -419,24 +471,26 @@ func (r *run) scanSegment(ctx context.Context, s *segment) error {
 				return &dynamo.TableError{Table: r.cfg.InputTable, Op: "Scan", Err: err}
 			}
 		}
+		// With a FilterExpression, DynamoDB read ScannedCount items and
+		// returned Count of them: the others were left out by the filter.
 		n := int64(len(out.Items))
-		r.read.Add(n)
-		r.st.ItemsRead.Add(n)
-		reqs := make([]types.WriteRequest, 0, len(out.Items))
-		var now time.Time
-		if r.ttlAttr != "" {
-			now = r.now()
-		}
-		for _, it := range out.Items {
-			if r.ttlAttr != "" && r.expired(it, now) {
-				p.skipped++
-				continue
-			}
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
+		read := max(n, int64(out.ScannedCount))
+		r.read.Add(read)
+		r.st.ItemsRead.Add(read)
+		reqs, filtered := r.pageRequests(p, out.Items)
+		filtered += read - n
+		p.skipped += filtered
+		if filtered > 0 {
+			r.filtered.Add(filtered)
+			r.st.ItemsFiltered.Add(filtered)
 		}
 		if p.skipped > 0 {
 			r.skipped.Add(p.skipped)
 			r.st.ItemsSkipped.Add(p.skipped)
+		}
+		if p.failed > 0 {
+			r.failed.Add(p.failed)
+			r.st.ItemsFailed.Add(p.failed)
 		}
 		p.items = int64(len(reqs))
 		nb := (len(reqs) + dynamo.MaxBatchWrite - 1) / dynamo.MaxBatchWrite
@@ -463,6 +517,49 @@ func (r *run) scanSegment(ctx context.Context, s *segment) error {
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
+}
+
+// pageRequests turns a page's items into puts: items DynamoDB's TTL will
+// delete are left out (--skip-expired, counted in p.skipped), then the
+// program filters and transforms the others. Items the filter rejects are
+// counted in filtered (and are skipped), items it fails on in p.failed,
+// each logged with its input key.
+func (r *run) pageRequests(p *page, items []map[string]types.AttributeValue) (reqs []types.WriteRequest, filtered int64) {
+	reqs = make([]types.WriteRequest, 0, len(items))
+	var now time.Time
+	if r.ttlAttr != "" {
+		now = r.now()
+	}
+	prog := r.cfg.Program
+	for _, it := range items {
+		if r.ttlAttr != "" && r.expired(it, now) {
+			p.skipped++
+			continue
+		}
+		if prog != nil {
+			out, keep, err := prog.Apply(it)
+			if err == nil && keep && prog.HasTransform() {
+				err = transform.CheckKeys(out, r.outKeys)
+			}
+			switch {
+			case err != nil:
+				p.failed++
+				r.logFailed(it, err)
+				continue
+			case !keep:
+				filtered++
+				continue
+			}
+			it = out
+		}
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
+	}
+	return reqs, filtered
+}
+
+// logFailed logs an item the program failed on, with its input key.
+func (r *run) logFailed(item map[string]types.AttributeValue, err error) {
+	r.log.Error("item failed: "+err.Error(), zap.String("key", r.inKeys.FormatKey(item)))
 }
 
 // scanPage reads one page, within the read budget. Throttling is retried
@@ -492,7 +589,7 @@ func (r *run) scanPage(ctx context.Context, s *segment, in *dynamodb.ScanInput) 
 	r.rcu.Add(consumed)
 	r.st.ConsumedRCU.Add(consumed)
 	s.lastRCU = consumed
-	if err := r.rlim.Settle(ctx, len(out.Items), est, consumed); err != nil {
+	if err := r.rlim.Settle(ctx, max(len(out.Items), int(out.ScannedCount)), est, consumed); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -563,6 +660,20 @@ func (r *run) pageDone(ctx context.Context, p *page) error {
 		q := s.pending[0]
 		s.pending[0] = nil
 		s.pending = s.pending[1:]
+		popped++
+		if q.failed > 0 && !r.cfg.SkipFailedItems {
+			// Items of this page failed: the checkpoint stays before it,
+			// so that the run, which fails, copies them when run again
+			// (with a corrected transform, or --skip-failed-items).
+			s.stuck = true
+		}
+		if s.stuck {
+			if q.final && s.finished != nil {
+				close(s.finished) // scanned to the end; see processLeased
+			}
+			continue
+		}
+		s.ckpt.ItemsFailed += q.failed
 		s.ckpt.LastKey = q.key
 		s.ckpt.ItemsWritten += q.items
 		s.ckpt.ItemsSkipped += q.skipped
@@ -572,9 +683,6 @@ func (r *run) pageDone(ctx context.Context, p *page) error {
 			s.ckpt.LastKey = nil
 			finished = true
 		}
-		popped++
-	}
-	if popped > 0 {
 		s.version++
 	}
 	items := s.ckpt.ItemsWritten

@@ -15,6 +15,7 @@ import (
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stats"
+	"github.com/ddbsync/ddbsync/pkg/transform"
 )
 
 // Common is the part of a run's configuration every engine has.
@@ -31,6 +32,15 @@ type Common struct {
 	Logger *zap.Logger  // nil: no logs
 	// Now is the run's clock (nil: time.Now).
 	Now func() time.Time
+
+	// Program is the entry's compiled filter and transform (nil: every
+	// item is copied as read). The backfill and the stream apply the same
+	// one, so that sync's two phases agree. See docs/transform.md.
+	Program *transform.Program
+	// SkipFailedItems: an item the program fails on (an evaluation error,
+	// an output key missing or of the wrong type) is logged and counted,
+	// and the run does not fail for it.
+	SkipFailedItems bool
 
 	// Leases, when set, shares the run's work with other workers through
 	// the checkpoint table (Store is then the same table). nil: this

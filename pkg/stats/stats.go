@@ -77,16 +77,21 @@ type Entry struct {
 	// Backfill.
 	ItemsRead    atomic.Int64 // items returned by Scan
 	ItemsWritten atomic.Int64 // items acknowledged by BatchWriteItem
-	ItemsFailed  atomic.Int64 // items that could not be written
-	ItemsSkipped atomic.Int64 // items left out on purpose (--skip-expired)
+	ItemsFailed  atomic.Int64 // items that could not be written, or that the filter or transform failed on
+	ItemsSkipped atomic.Int64 // items left out on purpose (--skip-expired, --filter)
+	// ItemsFiltered are the skipped items the filter left out.
+	ItemsFiltered atomic.Int64
 
 	// Stream.
 	RecordsRead    atomic.Int64 // stream records received
 	RecordsApplied atomic.Int64 // stream records applied to the output
 	RecordsSkipped atomic.Int64 // records left out on purpose (TTL deletes, pre-T0)
-	LatencyMillis  atomic.Int64 // now − ApproximateCreationDateTime of the last applied record
-	LastApplied    atomic.Int64 // unix millis of the last record's creation time
-	OpenShards     atomic.Int64
+	// RecordsFailed are records whose new image the filter or transform
+	// failed on (an evaluation error, a bad output key).
+	RecordsFailed atomic.Int64
+	LatencyMillis atomic.Int64 // now − ApproximateCreationDateTime of the last applied record
+	LastApplied   atomic.Int64 // unix millis of the last record's creation time
+	OpenShards    atomic.Int64
 
 	// Diff (per slave).
 	Scanned   atomic.Int64
