@@ -88,34 +88,43 @@ func (e *engine) apply(ctx context.Context, recs []streamtypes.Record) (streamty
 	if last.Dynamodb != nil && last.Dynamodb.StreamViewType != "" {
 		view = types.StreamViewType(last.Dynamodb.StreamViewType)
 	}
-	changes, applied, skipped, err := Collapse(recs, e.info.Keys, streamtypes.StreamViewType(view), e.cfg.SkipTTLDeletes, e.cfg.SkipBefore)
-	if err != nil {
-		return last, fmt.Errorf("table %s: %w", e.cfg.InputTable, err)
-	}
-	e.st.RecordsSkipped.Add(int64(skipped))
-	if err := e.readCurrent(ctx, changes); err != nil {
-		return last, err
-	}
-	reqs := make([]types.WriteRequest, len(changes))
-	for i, c := range changes {
-		if c.item != nil {
-			reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: c.item}}
-		} else {
-			reqs[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: c.key}}
+	var changes []*change
+	var applied, skipped int
+	var moves bool
+	var err error
+	if e.cfg.Program != nil {
+		changes, moves, applied, skipped, err = e.programChanges(ctx, recs, view)
+		if err != nil {
+			return last, err
+		}
+	} else {
+		changes, applied, skipped, err = Collapse(recs, e.info.Keys, streamtypes.StreamViewType(view), e.cfg.SkipTTLDeletes, e.cfg.SkipBefore)
+		if err != nil {
+			return last, fmt.Errorf("table %s: %w", e.cfg.InputTable, err)
+		}
+		if err := e.readCurrent(ctx, changes); err != nil {
+			return last, err
 		}
 	}
-	// Keys are distinct within the collapsed batch, so its chunks may be
-	// written in any order and concurrently.
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(e.cfg.WriteWorkers)
-	for start := 0; start < len(reqs); start += dynamo.MaxBatchWrite {
-		chunk := reqs[start:min(start+dynamo.MaxBatchWrite, len(reqs))]
-		g.Go(func() error {
-			_, err := e.writer.Write(gctx, chunk)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	e.st.RecordsSkipped.Add(int64(skipped))
+	if moves {
+		// An item moved to another output key: its old output item is
+		// deleted before the new one is written.
+		var dels, puts []*change
+		for _, c := range changes {
+			if c.item == nil {
+				dels = append(dels, c)
+			} else {
+				puts = append(puts, c)
+			}
+		}
+		if err := e.write(ctx, dels); err != nil {
+			return last, err
+		}
+		if err := e.write(ctx, puts); err != nil {
+			return last, err
+		}
+	} else if err := e.write(ctx, changes); err != nil {
 		return last, err
 	}
 	now := e.now()
@@ -138,6 +147,29 @@ func (e *engine) apply(ctx context.Context, recs []streamtypes.Record) (streamty
 		e.cfg.OnApplied(out)
 	}
 	return last, nil
+}
+
+// write writes changes whose keys are distinct, so that its chunks may
+// be written in any order and concurrently.
+func (e *engine) write(ctx context.Context, changes []*change) error {
+	reqs := make([]types.WriteRequest, len(changes))
+	for i, c := range changes {
+		if c.item != nil {
+			reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: c.item}}
+		} else {
+			reqs[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: c.key}}
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(e.cfg.WriteWorkers)
+	for start := 0; start < len(reqs); start += dynamo.MaxBatchWrite {
+		chunk := reqs[start:min(start+dynamo.MaxBatchWrite, len(reqs))]
+		g.Go(func() error {
+			_, err := e.writer.Write(gctx, chunk)
+			return err
+		})
+	}
+	return g.Wait()
 }
 
 // readCurrent fills the changes of KEYS_ONLY and OLD_IMAGE streams with

@@ -27,6 +27,7 @@ import (
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stats"
+	"github.com/ddbsync/ddbsync/pkg/transform"
 )
 
 // StreamsAPI is what the engine needs of the DynamoDB Streams client.
@@ -151,6 +152,7 @@ type engine struct {
 	log     *zap.Logger
 	st      *stats.Entry
 	info    StreamInfo
+	outKeys transform.KeySchema // the output table's key
 	writer  *dynamo.Writer
 	now     func() time.Time
 	started time.Time
@@ -244,9 +246,16 @@ func newEngine(ctx context.Context, cfg Config, dryRun bool) (*engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := dynamo.CheckSameKeys(cfg.InputTable, info.Keys, cfg.OutputTable, dynamo.KeySchemaOf(out)); err != nil {
+	if cfg.Program != nil {
+		// With a transform the output may have another key; with old
+		// images or not, the output item of a change must be found.
+		if err := checkProgram(cfg, info, dynamo.KeySchemaOf(out)); err != nil {
+			return nil, programError(err)
+		}
+	} else if err := dynamo.CheckSameKeys(cfg.InputTable, info.Keys, cfg.OutputTable, dynamo.KeySchemaOf(out)); err != nil {
 		return nil, &plan.Error{Msg: err.Error()}
 	}
+	e.outKeys = transform.KeySchema(dynamo.KeySchemaOf(out))
 	e.info = info
 	if cfg.Leases != nil {
 		if err := e.checkLeases(ctx); err != nil {
