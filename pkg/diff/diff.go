@@ -36,6 +36,7 @@ import (
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/retry"
 	"github.com/ddbsync/ddbsync/pkg/stats"
+	"github.com/ddbsync/ddbsync/pkg/transform"
 )
 
 // Limits of the DynamoDB API.
@@ -66,6 +67,10 @@ type Table struct {
 	// command names it after the master and the slave. Not used for the
 	// master.
 	Logger *zap.Logger
+
+	// keys is the table's key schema, set by Prepare (the master's, or
+	// the slaves' output key).
+	keys dynamo.KeySchema
 }
 
 // Config is one diff run.
@@ -110,6 +115,18 @@ type Config struct {
 	// Ignore lists attribute names or globs left out of comparisons (and
 	// never written over on the slave).
 	Ignore []string
+	// Program, when set, is the filter and transform of a migration: the
+	// master is compared as the migration would write it. Master items
+	// the filter rejects are left out, the others are transformed and
+	// matched with slave items by the output key (the slaves' key schema,
+	// which may differ from the master's); repairs write transformed
+	// items. See transform.go for what confirms an extra item.
+	Program *transform.Program
+	// SkipFailedItems makes Run succeed although master items failed the
+	// program (an evaluation error, an output key of the wrong type):
+	// they are counted in SlaveResult.Failed and logged either way;
+	// without it Run ends with a *FailedItemsError.
+	SkipFailedItems bool
 	// VersionAttribute, when set, makes repairs conditional on this
 	// attribute alone, and forbids replacing a newer slave version with an
 	// older master one.
@@ -148,6 +165,11 @@ type SlaveResult struct {
 	Deleted   int64  `json:"deleted"`
 	Skipped   int64  `json:"skipped"`
 	Errors    int64  `json:"errors"`
+	// Failed counts master items the filter or transform could not
+	// process (logged with their key); FilteredOut the master items the
+	// filter left out. Both count in every slave's line, like Scanned.
+	Failed      int64 `json:"failed"`
+	FilteredOut int64 `json:"filtered_out"`
 	// Method is how the slave was compared: merge or lookup.
 	Method      string  `json:"method"`
 	ConsumedRCU float64 `json:"consumed_rcu"`
@@ -194,6 +216,17 @@ type Differ struct {
 	slaves []*slave
 	writes chan struct{}
 
+	// prg is Config.Program (nil: none); out is the slaves' key schema
+	// (d.keys without a transform). keyed is set when master records
+	// carry their input key beside the output key (the output key is not
+	// the input key); carriers names, per input key attribute, the output
+	// attribute holding a copy of it (nil when an output item does not
+	// name its input item: see transform.go).
+	prg      *transform.Program
+	out      dynamo.KeySchema
+	keyed    bool
+	carriers []string
+
 	method   string      // MethodMerge or MethodLookup
 	estimate Estimate    // of both methods, from the table sizes
 	sizes    []tableSize // master, then the slaves
@@ -207,6 +240,8 @@ type slave struct {
 	st       *stats.Entry
 	log      *zap.Logger
 	resolved atomic.Int64 // merge candidates resolved on a consistent read
+	failed   atomic.Int64 // master items the program failed on
+	filtered atomic.Int64 // master items the filter left out
 }
 
 // Prepare checks the configuration and that every table exists and
@@ -277,14 +312,17 @@ func Prepare(ctx context.Context, cfg Config) (*Differ, error) {
 			return nil, &plan.Error{Msg: fmt.Sprintf("starting key %s does not fit table %s: %v", FormatKeyJSON(cfg.StartingKey), cfg.Master.Label, err)}
 		}
 	}
-	for _, s := range cfg.Slaves {
+	d.cfg.Master.keys = d.keys
+	d.prg = cfg.Program
+	for i, s := range cfg.Slaves {
 		sdesc, err := dynamo.DescribeTable(ctx, s.Client, s.Name, "check --slave (REGION:TABLE)")
 		if err != nil {
 			return nil, err
 		}
-		if err := dynamo.CheckSameKeys(cfg.Master.Label, d.keys, s.Label, dynamo.KeySchemaOf(sdesc)); err != nil {
-			return nil, &plan.Error{Msg: err.Error()}
+		if err := d.checkSlaveKeys(i, s, dynamo.KeySchemaOf(sdesc)); err != nil {
+			return nil, err
 		}
+		s.keys = d.out
 		st := s.Stats
 		if st == nil {
 			st = stats.NewEntry(cfg.Master.Label, s.Label)
@@ -299,6 +337,9 @@ func Prepare(ctx context.Context, cfg Config) (*Differ, error) {
 		d.sizes = append(d.sizes, sizeOf(sdesc))
 	}
 	d.sizes = append([]tableSize{sizeOf(mdesc)}, d.sizes...)
+	if err := d.prepareProgram(); err != nil {
+		return nil, err
+	}
 	d.chooseMethod(d.sizes[0], d.sizes[1:])
 	return d, nil
 }
@@ -335,6 +376,8 @@ func (d *Differ) Run(ctx context.Context) (Result, error) {
 			Deleted:     s.st.Deleted.Load(),
 			Skipped:     s.st.Conflicts.Load(),
 			Errors:      s.st.Errors.Load(),
+			Failed:      s.failed.Load(),
+			FilteredOut: s.filtered.Load(),
 			ConsumedRCU: s.st.ConsumedRCU.Load(),
 			ConsumedWCU: s.st.ConsumedWCU.Load(),
 			Retries:     s.st.Retries.Load(),
@@ -344,6 +387,11 @@ func (d *Differ) Run(ctx context.Context) (Result, error) {
 			CandidatesResolved: s.resolved.Load(),
 		})
 	}
+	if err == nil && !d.cfg.SkipFailedItems {
+		if n := res.Failed(); n > 0 {
+			err = &FailedItemsError{Count: n}
+		}
+	}
 	return res, err
 }
 
@@ -352,8 +400,8 @@ func (d *Differ) run(ctx context.Context) error {
 	if d.cfg.WriteMissing || d.cfg.WriteDiffering || d.cfg.DeleteExtra {
 		mode = fmt.Sprintf("repairing: write-missing=%v write-differing=%v delete-extra=%v", d.cfg.WriteMissing, d.cfg.WriteDiffering, d.cfg.DeleteExtra)
 	}
-	d.log.Info(fmt.Sprintf("diff of master %s with %d slave(s), key %s, %d scan segment(s); %s",
-		d.cfg.Master.Label, len(d.slaves), d.keys, d.cfg.Parallel, mode))
+	d.log.Info(fmt.Sprintf("diff of master %s with %d slave(s), key %s, %d scan segment(s); %s%s",
+		d.cfg.Master.Label, len(d.slaves), d.keys, d.cfg.Parallel, mode, d.describeProgram()))
 	if d.cfg.ExtraOnly {
 		return d.walkSlaves(ctx)
 	}
@@ -638,7 +686,7 @@ func (d *Differ) batchGetInto(ctx context.Context, t Table, keys []item, consist
 			rcu(aws.ToFloat64(c.CapacityUnits))
 		}
 		for _, it := range out.Responses[t.Name] {
-			found[d.keys.KeyString(it)] = it
+			found[t.keys.KeyString(it)] = it
 		}
 		un := out.UnprocessedKeys[t.Name].Keys
 		if len(un) == 0 {
@@ -670,14 +718,6 @@ func countRetries(st *stats.Entry) func(*dynamodb.Options) {
 			o.APIOptions = append(o.APIOptions, dynamo.CountRetries(st))
 		}
 	}
-}
-
-func (d *Differ) keysOf(items []item) []item {
-	keys := make([]item, len(items))
-	for i, it := range items {
-		keys[i] = d.keys.Key(it)
-	}
-	return keys
 }
 
 // SetReport sets the writer that receives the report lines (after

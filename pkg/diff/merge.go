@@ -2,11 +2,11 @@ package diff
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math/bits"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -105,6 +105,8 @@ func (d *Differ) runMerge(ctx context.Context) error {
 			}
 			for _, s := range d.slaves {
 				s.st.Scanned.Add(st.sides[0].items)
+				s.failed.Add(st.sides[0].failed)
+				s.filtered.Add(st.sides[0].filtered)
 			}
 			d.log.Info(fmt.Sprintf("merge: resuming from %s: %d of %d scan segments done, %d master items already scanned",
 				dir, done, len(names)*d.cfg.Parallel, st.sides[0].items))
@@ -155,7 +157,7 @@ func (d *Differ) mergeScanSegment(ctx context.Context, st *store, sd *side, t Ta
 	var (
 		charge   func(float64)
 		retried  func(n, th int64)
-		scanned  func(n int64)
+		scanned  func(n, failed, filtered int64)
 		slaveOne *slave
 	)
 	if sd.n == 0 {
@@ -170,9 +172,11 @@ func (d *Differ) mergeScanSegment(ctx context.Context, st *store, sd *side, t Ta
 				s.st.Throttles.Add(th)
 			}
 		}
-		scanned = func(n int64) {
+		scanned = func(n, failed, filtered int64) {
 			for _, s := range d.slaves {
 				s.st.Scanned.Add(n)
+				s.failed.Add(failed)
+				s.filtered.Add(filtered)
 			}
 		}
 	} else {
@@ -182,7 +186,7 @@ func (d *Differ) mergeScanSegment(ctx context.Context, st *store, sd *side, t Ta
 			slaveOne.st.Retries.Add(n)
 			slaveOne.st.Throttles.Add(th)
 		}
-		scanned = func(int64) {}
+		scanned = func(int64, int64, int64) {}
 	}
 	g := digester{ignore: d.ignore}
 	var b batch
@@ -216,18 +220,36 @@ func (d *Differ) mergeScanSegment(ctx context.Context, st *store, sd *side, t Ta
 			charge(aws.ToFloat64(out.ConsumedCapacity.CapacityUnits))
 		}
 		b.reset()
+		var failed, filtered int64
 		for _, it := range out.Items {
-			key := d.keys.KeyString(it)
-			b.add(st.partitionOf(key), key, g.sum(it))
+			if sd.n > 0 {
+				key := d.out.KeyString(it)
+				b.add(st.partitionOf(key), key, g.sum(it))
+				continue
+			}
+			// The master as the migration writes it (transform.go).
+			o, keep, err := d.project(it)
+			switch {
+			case err != nil:
+				failed++
+				d.logFailed(d.keys.Key(it), err)
+			case !keep:
+				filtered++
+			default:
+				key, outKS := d.recKey(o, it)
+				b.add(st.partitionOf(outKS), key, g.sum(o))
+			}
 		}
 		lek, n := out.LastEvaluatedKey, int64(len(out.Items))
 		if err := st.add(sd, &b, func() {
 			sd.segs[seg] = segPos{start: lek, done: len(lek) == 0}
 			sd.items += n
+			sd.failed += failed
+			sd.filtered += filtered
 		}); err != nil {
 			return err
 		}
-		scanned(n)
+		scanned(n, failed, filtered)
 		if ck != nil {
 			if err := ck.page(); err != nil {
 				return err
@@ -245,7 +267,7 @@ func (d *Differ) mergeScanSegment(ctx context.Context, st *store, sd *side, t Ta
 
 // mcand is a candidate difference found by comparing the scans.
 type mcand struct {
-	key        string // KeyString
+	key        string // a master record key (recKey), or a slave's KeyString
 	kind       string
 	fromMaster bool // the master scan saw the item (counts in Scanned)
 }
@@ -289,37 +311,75 @@ func (d *Differ) mergeCompare(ctx context.Context, st *store) error {
 }
 
 // mergeJoin walks two key-sorted record lists and returns the
-// candidates, counting what matches.
+// candidates, counting what matches. Master records are sorted by output
+// key first (recKey); several master items mapping to one output key (a
+// transform that is not one-to-one on keys) are compared as one, the
+// others counted as failed: the slave can hold only one of them.
 func (d *Differ) mergeJoin(s *slave, master, slave []rec, extras bool) []mcand {
 	var cands []mcand
 	debug := d.cfg.Verbose && s.log.Core().Enabled(zap.DebugLevel)
 	i, j := 0, 0
 	for i < len(master) || j < len(slave) {
+		var mk string
+		end := i
+		if i < len(master) {
+			mk = d.outPart(master[i].key)
+			for end = i + 1; end < len(master) && d.outPart(master[end].key) == mk; end++ {
+			}
+		}
 		switch {
-		case j == len(slave) || (i < len(master) && master[i].key < slave[j].key):
+		case j == len(slave) || (i < len(master) && mk < slave[j].key):
 			cands = append(cands, mcand{key: master[i].key, kind: KindMissing, fromMaster: true})
-			i++
-		case i == len(master) || slave[j].key < master[i].key:
+			d.collisions(s, master[i:end], i)
+			i = end
+		case i == len(master) || slave[j].key < mk:
 			if extras {
 				cands = append(cands, mcand{key: slave[j].key, kind: KindExtra})
 			}
 			j++
 		default:
-			if master[i].dig == slave[j].dig {
+			same := i
+			for same < end && master[same].dig != slave[j].dig {
+				same++
+			}
+			if same < end {
 				s.st.Matching.Add(1)
 				if debug {
-					if k, err := d.decodeKey(master[i].key); err == nil {
-						s.log.Debug("= " + d.keys.FormatKey(k))
+					if k, _, err := d.decodeRec(master[i].key); err == nil {
+						s.log.Debug("= " + d.out.FormatKey(k))
 					}
 				}
 			} else {
 				cands = append(cands, mcand{key: master[i].key, kind: KindDiffering, fromMaster: true})
+				same = i
 			}
-			i++
+			d.collisions(s, master[i:end], same)
+			i = end
 			j++
 		}
 	}
 	return cands
+}
+
+// collisions counts and logs, as failed, the master records of one
+// output key other than the one compared (kept).
+func (d *Differ) collisions(s *slave, group []rec, kept int) {
+	if len(group) < 2 {
+		return
+	}
+	var ins []string
+	var out item
+	for _, r := range group {
+		o, in, err := d.decodeRec(r.key)
+		if err != nil {
+			continue
+		}
+		out = o
+		ins = append(ins, d.keys.FormatKey(in))
+	}
+	s.failed.Add(int64(len(group) - 1))
+	s.log.Warn(fmt.Sprintf("! %s: failed: %d master items map to this output key (%s); the slave can hold only one of them",
+		d.out.FormatKey(out), len(group), strings.Join(ins, ", ")))
 }
 
 // confirmCandidates reads every candidate again from both sides with
@@ -339,103 +399,76 @@ func (d *Differ) confirmCandidates(ctx context.Context, s *slave, cands []mcand)
 }
 
 func (d *Differ) confirmBatch(ctx context.Context, s *slave, cands []mcand) error {
-	keys := make([]item, len(cands))
+	outKeys := make([]item, len(cands))
+	inKeys := make([]item, len(cands))
 	for i, c := range cands {
-		k, err := d.decodeKey(c.key)
+		var err error
+		if c.fromMaster {
+			outKeys[i], inKeys[i], err = d.decodeRec(c.key)
+		} else {
+			outKeys[i], err = d.decodeKey(c.key)
+		}
 		if err != nil {
 			return err
 		}
-		keys[i] = k
 	}
-	masterNow, err := d.batchGet(ctx, d.cfg.Master, keys, true, s.st, s.addRCU)
-	if err != nil {
-		return err
-	}
-	slaveNow, err := d.batchGet(ctx, s.Table, keys, true, s.st, s.addRCU)
+	now, err := d.reread(ctx, s, outKeys, inKeys)
 	if err != nil {
 		return err
 	}
 	extras := d.cfg.ScanForExtra || d.cfg.DeleteExtra
 	rp := d.newRepairs()
 	for i, c := range cands {
-		m, mok := masterNow[c.key]
-		sv, sok := slaveNow[c.key]
-		var now candidate
+		key, r := outKeys[i], now[i]
+		mok, sok := r.master != nil, r.slave != nil
+		if r.failed != nil && !mok {
+			// The master item the scan transformed fails the program now
+			// (changed during the scans): neither compared nor deleted.
+			s.failed.Add(1)
+			d.logFailed(inKeys[i], r.failed)
+			continue
+		}
+		if !mok && sok && r.namedFailed {
+			s.log.Info(fmt.Sprintf("%s: not reported as extra: the program fails on the master item it was copied from", d.out.FormatKey(key)))
+			continue
+		}
+		var cur candidate
 		switch {
 		case mok && !sok:
-			now = candidate{kind: KindMissing, key: keys[i], master: m}
+			cur = candidate{kind: KindMissing, key: key, inKey: r.inKey, master: r.master}
 		case !mok && sok && extras:
-			now = candidate{kind: KindExtra, key: keys[i], slave: sv}
+			cur = candidate{kind: KindExtra, key: key, slave: r.slave}
 		case mok && sok:
-			if attrs := Compare(m, sv, d.ignore); attrs != nil {
-				now = candidate{kind: KindDiffering, key: keys[i], master: m, slave: sv, attrs: attrs}
+			if attrs := Compare(r.master, r.slave, d.ignore); attrs != nil {
+				cur = candidate{kind: KindDiffering, key: key, inKey: r.inKey, master: r.master, slave: r.slave, attrs: attrs}
 			}
 		}
-		if now.kind == "" {
+		if cur.kind == "" {
 			// Equal now, gone from both, or (without extra items
 			// reported) only left in the slave: changed during the scans.
 			s.resolved.Add(1)
 			if c.fromMaster && (mok || !sok) {
 				s.st.Matching.Add(1)
 			}
-			s.log.Debug(fmt.Sprintf("%s: %s candidate resolved on a consistent read", d.keys.FormatKey(keys[i]), c.kind))
+			s.log.Debug(fmt.Sprintf("%s: %s candidate resolved on a consistent read", d.out.FormatKey(key), c.kind))
 			continue
 		}
-		if !d.repairs(now.kind) {
-			d.found(s, now, ActionNone, "")
+		if !d.repairs(cur.kind) {
+			d.found(s, cur, ActionNone, "")
 			continue
 		}
-		if err := rp.start(ctx, s, now); err != nil {
+		if err := rp.start(ctx, s, cur); err != nil {
 			return err
 		}
 	}
 	return rp.wait()
 }
 
-// decodeKey turns a KeyString back into the key item.
+// decodeKey turns a slave's KeyString back into the key item.
 func (d *Differ) decodeKey(ks string) (item, error) {
-	bad := fmt.Errorf("internal error: undecodable key record %q", ks)
-	b := []byte(ks)
-	scalar := func() (types.AttributeValue, error) {
-		if len(b) < 2 {
-			return nil, bad
-		}
-		typ := b[0]
-		n, w := binary.Uvarint(b[1:])
-		if w <= 0 || uint64(len(b)-1-w) < n {
-			return nil, bad
-		}
-		v := b[1+w : 1+w+int(n)]
-		b = b[1+w+int(n):]
-		switch typ {
-		case 'S':
-			return &types.AttributeValueMemberS{Value: string(v)}, nil
-		case 'N':
-			return &types.AttributeValueMemberN{Value: string(v)}, nil
-		case 'B':
-			return &types.AttributeValueMemberB{Value: append([]byte(nil), v...)}, nil
-		}
-		return nil, bad
+	k, n, err := decodeKeyWith(d.out, ks)
+	if err == nil && n != len(ks) {
+		err = badRecord(ks)
 	}
-	k := item{}
-	h, err := scalar()
-	if err != nil {
-		return nil, err
-	}
-	k[d.keys.Hash] = h
-	if d.keys.Range != "" {
-		if len(b) == 0 || b[0] != 0 {
-			return nil, bad
-		}
-		b = b[1:]
-		r, err := scalar()
-		if err != nil {
-			return nil, err
-		}
-		k[d.keys.Range] = r
-	}
-	if len(b) != 0 {
-		return nil, bad
-	}
-	return k, nil
+	return k, err
 }

@@ -91,6 +91,9 @@ func (d *Differ) chooseMethod(master tableSize, slaves []tableSize) {
 	case d.cfg.StartingKey != nil:
 		// A starting key is a position in the lookup's serial scan.
 		d.method = MethodLookup
+	case extras && d.carriers == nil:
+		// Extra items cannot be looked up in the master (transform.go).
+		d.method = MethodMerge
 	case d.estimate.LookupRCU < d.estimate.MergeRCU:
 		d.method = MethodLookup
 	default:

@@ -70,6 +70,7 @@ func TestDigestFollowsCompare(t *testing.T) {
 func TestDecodeKey(t *testing.T) {
 	d := &Differ{}
 	d.keys.Hash, d.keys.Range = "id", "seq"
+	d.out = d.keys
 	k := item{"id": &types.AttributeValueMemberB{Value: []byte{0, 1, 0xff}}, "seq": &types.AttributeValueMemberN{Value: "10036651427894288409"}}
 	got, err := d.decodeKey(d.keys.KeyString(k))
 	if err != nil {

@@ -46,34 +46,62 @@ type ReportLine struct {
 
 // candidate is one difference found in a chunk.
 type candidate struct {
-	kind   string
-	key    item
-	master item // nil when absent
+	kind string
+	key  item // the output key (the slave's)
+	// inKey is the input key of the master item (the output key without
+	// a transform); nil for an extra item.
+	inKey  item
+	master item // the master item as the migration writes it; nil when absent
 	slave  item // nil when absent
 	attrs  []string
 }
 
-// checkMasterChunk looks the master items up in every slave.
+// checkMasterChunk looks the master items up in every slave, as the
+// program (if any) makes them: filtered, transformed, by output key.
 func (d *Differ) checkMasterChunk(ctx context.Context, items []item) error {
-	keys := d.keysOf(items)
+	type projected struct{ in, out item }
+	var ps []projected
+	var keys []item
+	var failed, filtered int64
+	seen := map[string]bool{}
+	for _, m := range items {
+		o, keep, err := d.project(m)
+		switch {
+		case err != nil:
+			failed++
+			d.logFailed(d.keys.Key(m), err)
+			continue
+		case !keep:
+			filtered++
+			continue
+		}
+		ps = append(ps, projected{in: d.keys.Key(m), out: o})
+		if ks := d.out.KeyString(o); !seen[ks] {
+			seen[ks] = true
+			keys = append(keys, d.out.Key(o))
+		}
+	}
 	for _, s := range d.slaves {
+		s.failed.Add(failed)
+		s.filtered.Add(filtered)
 		got, err := d.batchGet(ctx, s.Table, keys, false, s.st, s.addRCU)
 		if err != nil {
 			return err
 		}
 		var cands []candidate
-		for i, m := range items {
-			sv, ok := got[d.keys.KeyString(m)]
+		for _, p := range ps {
+			key := d.out.Key(p.out)
+			sv, ok := got[d.out.KeyString(p.out)]
 			switch {
 			case !ok:
-				cands = append(cands, candidate{kind: KindMissing, key: keys[i], master: m})
+				cands = append(cands, candidate{kind: KindMissing, key: key, inKey: p.in, master: p.out})
 			default:
-				if attrs := Compare(m, sv, d.ignore); attrs != nil {
-					cands = append(cands, candidate{kind: KindDiffering, key: keys[i], master: m, slave: sv, attrs: attrs})
+				if attrs := Compare(p.out, sv, d.ignore); attrs != nil {
+					cands = append(cands, candidate{kind: KindDiffering, key: key, inKey: p.in, master: p.out, slave: sv, attrs: attrs})
 				} else {
 					s.st.Matching.Add(1)
 					if d.cfg.Verbose && s.log.Core().Enabled(zap.DebugLevel) {
-						s.log.Debug("= " + d.keys.FormatKey(m))
+						s.log.Debug("= " + d.out.FormatKey(p.out))
 					}
 				}
 			}
@@ -88,18 +116,38 @@ func (d *Differ) checkMasterChunk(ctx context.Context, items []item) error {
 	return nil
 }
 
-// checkSlaveChunk looks slave items up in the master to find extra ones.
+// checkSlaveChunk looks slave items up in the master to find extra ones:
+// an item is extra unless the master item it names (inputKeyOf) exists,
+// passes the filter and maps to the item's key.
 func (d *Differ) checkSlaveChunk(ctx context.Context, s *slave, items []item) error {
-	keys := d.keysOf(items)
-	got, err := d.batchGet(ctx, d.cfg.Master, keys, false, s.st, s.addRCU)
+	ins := make([]item, len(items))
+	var want []item
+	for i, it := range items {
+		if k, ok := d.inputKeyOf(it); ok {
+			ins[i] = k
+			want = append(want, k)
+		}
+	}
+	got, err := d.batchGetAll(ctx, d.cfg.Master, want, false, s)
 	if err != nil {
 		return err
 	}
 	var cands []candidate
 	for i, it := range items {
-		if _, ok := got[d.keys.KeyString(it)]; !ok {
-			cands = append(cands, candidate{kind: KindExtra, key: keys[i], slave: it})
+		if ins[i] != nil {
+			if m, ok := got[d.keys.KeyString(ins[i])]; ok {
+				o, keep, err := d.project(m)
+				if err != nil {
+					// Counted when the master pass reads it.
+					s.log.Debug(fmt.Sprintf("%s: not extra: the program fails on the master item it was copied from", d.out.FormatKey(it)))
+					continue
+				}
+				if keep && d.out.KeyString(o) == d.out.KeyString(it) {
+					continue
+				}
+			}
 		}
+		cands = append(cands, candidate{kind: KindExtra, key: d.out.Key(it), slave: it})
 	}
 	if len(cands) == 0 {
 		return nil
@@ -137,29 +185,36 @@ func (d *Differ) settle(ctx context.Context, s *slave, cands []candidate) error 
 		return nil
 	}
 	keys := make([]item, len(fix))
+	inKeys := make([]item, len(fix))
 	for i, c := range fix {
-		keys[i] = c.key
+		keys[i], inKeys[i] = c.key, c.inKey
 	}
-	masterNow, err := d.batchGet(ctx, d.cfg.Master, keys, true, s.st, s.addRCU)
-	if err != nil {
-		return err
-	}
-	slaveNow, err := d.batchGet(ctx, s.Table, keys, true, s.st, s.addRCU)
+	reads, err := d.reread(ctx, s, keys, inKeys)
 	if err != nil {
 		return err
 	}
 	rp := d.newRepairs()
-	for _, c := range fix {
-		ks := d.keys.KeyString(c.key)
-		m, mok := masterNow[ks]
-		sv, sok := slaveNow[ks]
+	for i, c := range fix {
+		r := reads[i]
+		m, mok := r.master, r.master != nil
+		sv, sok := r.slave, r.slave != nil
+		if r.failed != nil && !mok {
+			// Changed during diff so that the program fails on it.
+			s.failed.Add(1)
+			d.logFailed(c.inKey, r.failed)
+			continue
+		}
+		if c.kind == KindExtra && r.namedFailed {
+			s.log.Debug(fmt.Sprintf("%s: not extra on re-read: the program fails on the master item it was copied from", d.out.FormatKey(c.key)))
+			continue
+		}
 		var now candidate
 		switch {
 		case c.kind == KindExtra:
 			if mok || !sok {
 				// The master has the item now, or the slave lost it: not
 				// extra (the master pass accounts for items in the master).
-				d.log.Debug(fmt.Sprintf("%s: no longer extra on re-read", d.keys.FormatKey(c.key)))
+				d.log.Debug(fmt.Sprintf("%s: no longer extra on re-read", d.out.FormatKey(c.key)))
 				continue
 			}
 			now = candidate{kind: KindExtra, key: c.key, slave: sv}
@@ -167,7 +222,7 @@ func (d *Differ) settle(ctx context.Context, s *slave, cands []candidate) error 
 			s.st.Matching.Add(1) // both gone: in sync after all
 			continue
 		case mok && !sok:
-			now = candidate{kind: KindMissing, key: c.key, master: m}
+			now = candidate{kind: KindMissing, key: c.key, inKey: r.inKey, master: m}
 		case !mok && sok:
 			// The master lost the item since the scan: leave it to the next
 			// run rather than act on a moving target.
@@ -179,7 +234,7 @@ func (d *Differ) settle(ctx context.Context, s *slave, cands []candidate) error 
 				s.st.Matching.Add(1) // the scan was stale
 				continue
 			}
-			now = candidate{kind: KindDiffering, key: c.key, master: m, slave: sv, attrs: attrs}
+			now = candidate{kind: KindDiffering, key: c.key, inKey: r.inKey, master: m, slave: sv, attrs: attrs}
 		}
 		if !d.repairs(now.kind) {
 			d.found(s, now, ActionNone, "")
@@ -212,7 +267,7 @@ func (d *Differ) found(s *slave, c candidate, action, reason string) {
 	case ActionError:
 		s.st.Errors.Add(1)
 	}
-	keyText := d.keys.FormatKey(c.key)
+	keyText := d.out.FormatKey(c.key)
 	switch {
 	case action == ActionError:
 		s.log.Warn(fmt.Sprintf("! %s: %s not repaired: %s", keyText, c.kind, reason))
@@ -273,10 +328,10 @@ func (d *Differ) repair(ctx context.Context, s *slave, c candidate) error {
 		case !done:
 			d.found(s, c, ActionSkipped, "changed during diff")
 		case c.kind == KindExtra:
-			s.log.Debug(fmt.Sprintf("%s: DeleteItem condition failed, but the item is already gone (an earlier attempt was applied)", d.keys.FormatKey(c.key)))
+			s.log.Debug(fmt.Sprintf("%s: DeleteItem condition failed, but the item is already gone (an earlier attempt was applied)", d.out.FormatKey(c.key)))
 			d.found(s, c, ActionDeleted, "")
 		default:
-			s.log.Debug(fmt.Sprintf("%s: PutItem condition failed, but the slave already holds the master's item (an earlier attempt was applied)", d.keys.FormatKey(c.key)))
+			s.log.Debug(fmt.Sprintf("%s: PutItem condition failed, but the slave already holds the master's item (an earlier attempt was applied)", d.out.FormatKey(c.key)))
 			return d.confirm(ctx, s, c, want)
 		}
 		return nil
@@ -296,7 +351,7 @@ func (d *Differ) repair(ctx context.Context, s *slave, c candidate) error {
 // slave version, an item too large for a condition): it was reported.
 func (d *Differ) repairCondition(s *slave, c candidate) (cond condition, ok bool) {
 	if c.kind == KindMissing {
-		return condition{expr: "attribute_not_exists(#k)", names: map[string]string{"#k": d.keys.Hash}}, true
+		return condition{expr: "attribute_not_exists(#k)", names: map[string]string{"#k": d.out.Hash}}, true
 	}
 	if d.cfg.VersionAttribute != "" {
 		if older, why := d.olderVersion(c.master, c.slave); older {
@@ -356,7 +411,7 @@ func (d *Differ) write(ctx context.Context, s *slave, c candidate, op string, co
 // change the master makes after this read reaches the slave through the
 // replication, after the put.
 func (d *Differ) confirm(ctx context.Context, s *slave, c candidate, want item) error {
-	got, err := d.batchGet(ctx, d.cfg.Master, []item{c.key}, true, s.st, s.addRCU)
+	got, err := d.batchGet(ctx, d.cfg.Master, []item{c.inKey}, true, s.st, s.addRCU)
 	switch {
 	case err != nil && (ctx.Err() != nil || dynamo.IsNotFound(err)):
 		return err
@@ -364,7 +419,15 @@ func (d *Differ) confirm(ctx context.Context, s *slave, c candidate, want item) 
 		d.found(s, c, ActionError, "written, but the master could not be read again to confirm it still holds that item: "+dynamo.Describe(err))
 		return nil
 	}
-	m, ok := got[d.keys.KeyString(c.key)]
+	m, ok := got[d.keys.KeyString(c.inKey)]
+	if ok {
+		// With a program: the master item must still pass the filter and
+		// map to this key; otherwise it counts as deleted.
+		var keep bool
+		var perr error
+		m, keep, perr = d.project(m)
+		ok = perr == nil && keep && d.out.KeyString(m) == d.out.KeyString(c.key)
+	}
 	if ok {
 		if Compare(c.master, m, d.ignore) == nil {
 			d.found(s, c, ActionWritten, "")
@@ -407,7 +470,7 @@ func (d *Differ) confirm(ctx context.Context, s *slave, c candidate, want item) 
 		d.found(s, c, ActionError, "written, but the master deleted the item meanwhile and undoing the write failed: "+dynamo.Describe(err))
 		return nil
 	}
-	s.log.Debug(fmt.Sprintf("%s: the master deleted the item while it was written to the slave; the write was undone", d.keys.FormatKey(c.key)))
+	s.log.Debug(fmt.Sprintf("%s: the master deleted the item while it was written to the slave; the write was undone", d.out.FormatKey(c.key)))
 	d.found(s, c, ActionSkipped, "changed during diff: the master deleted the item while it was repaired; the write was undone")
 	return nil
 }
@@ -425,7 +488,7 @@ func (d *Differ) landed(ctx context.Context, s *slave, key item, ccf *types.Cond
 		if err != nil {
 			return false, err
 		}
-		now = got[d.keys.KeyString(key)]
+		now = got[d.out.KeyString(key)]
 	}
 	if want == nil {
 		return len(now) == 0, nil

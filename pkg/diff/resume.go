@@ -37,6 +37,8 @@ type checkpointFile struct {
 type sideState struct {
 	Table    string     `json:"table"`
 	Items    int64      `json:"items"`
+	Failed   int64      `json:"failed,omitempty"`
+	Filtered int64      `json:"filtered_out,omitempty"`
 	Segments []segState `json:"segments"`
 	Files    []int64    `json:"spill_bytes"`
 }
@@ -46,11 +48,16 @@ type segState struct {
 	Done  bool   `json:"done,omitempty"`
 }
 
-// resumeID names a merge's state: what the scans and digests depend on.
+// resumeID names a merge's state: what the scans and digests depend on,
+// the filter and transform included (the master's records are of the
+// transformed items).
 func (d *Differ) resumeID() string {
 	ign := append([]string(nil), d.cfg.Ignore...)
 	sort.Strings(ign)
 	parts := []any{checkpointVersion, d.cfg.Master.Label, d.cfg.Master.Name, d.cfg.Parallel, ign}
+	if d.prg != nil {
+		parts = append(parts, d.prg.Fingerprint(), d.out.String())
+	}
 	for _, s := range d.slaves {
 		parts = append(parts, s.Label, s.Name)
 	}
@@ -134,7 +141,7 @@ func (d *Differ) restore(st *store, cp *checkpointFile) error {
 				s.segs[g].start = k
 			}
 		}
-		s.items = ss.Items
+		s.items, s.failed, s.filtered = ss.Items, ss.Failed, ss.Filtered
 	}
 	return nil
 }
@@ -170,7 +177,7 @@ func (c *checkpointer) write() error {
 	for i, s := range c.st.sides {
 		s.mu.Lock()
 		err := c.st.flush(s, false)
-		ss := sideState{Table: c.names[i], Items: s.items, Files: append([]int64(nil), s.disk...)}
+		ss := sideState{Table: c.names[i], Items: s.items, Failed: s.failed, Filtered: s.filtered, Files: append([]int64(nil), s.disk...)}
 		for _, g := range s.segs {
 			st := segState{Done: g.done}
 			if g.start != nil {

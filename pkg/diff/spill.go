@@ -45,6 +45,8 @@ type side struct {
 	// Scan positions, updated with the records under mu (resume.go).
 	segs  []segPos
 	items int64 // items scanned into the side
+	// Master items the program failed on, and the filter left out.
+	failed, filtered int64
 }
 
 // segPos is where a scan segment stands: every item before start (nil:
