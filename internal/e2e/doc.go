@@ -5,6 +5,7 @@
 //
 // Knobs (environment variables), for running the heavy cases by hand:
 //
-//	DDBSYNC_E2E_ITEMS   items of the scale-out backfill (default 20000;
-//	                    the full size is 100000)
+//	DDBSYNC_E2E_ITEMS       items of the scale-out backfill (default 20000;
+//	                        the full size is 100000)
+//	DDBSYNC_E2E_DIFF_ITEMS  master items of the killed merge diff (default 3000)
 package e2e
