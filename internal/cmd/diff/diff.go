@@ -5,8 +5,10 @@ package diff
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"strconv"
@@ -23,6 +25,7 @@ import (
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/retry"
 	"github.com/ddbsync/ddbsync/pkg/stats"
+	"github.com/ddbsync/ddbsync/pkg/transform"
 )
 
 // Output formats of --output.
@@ -58,7 +61,14 @@ type Options struct {
 	Method           string
 	MemoryLimit      string
 
-	memoryLimit int64 // MemoryLimit in bytes
+	// Filter (--filter) and TransformFile (--transform): the migration's
+	// definition; the master is compared as it would write it.
+	Filter          string
+	TransformFile   string
+	SkipFailedItems bool
+
+	memoryLimit int64              // MemoryLimit in bytes
+	program     *transform.Program // Filter and TransformFile, compiled
 
 	ignoreAtt []string // --ignore-att, merged into Ignore
 
@@ -110,6 +120,19 @@ positions of every segment and the spilled keys are checkpointed after
 every page. With --method lookup the log shows the scan position of a
 serial scan so an interrupted run can continue with --starting-key.
 
+With --filter and --transform (the same as the migration's, see
+docs/transform.md) the master is compared as the migration writes it:
+master items the filter rejects are left out, the others are transformed
+and matched with slave items by the slaves' key, which the transform may
+compute (the slaves then have another key schema). Repairs write
+transformed items. A slave item is extra when no master item maps to it;
+when the transform drops the master's key attributes from the output
+items, a slave item no longer names its master item, so extra items are
+then only reported (merge method) and --delete-extra is refused. Master
+items the filter or transform fails on are logged with their key and
+counted as failed; they fail the run (exit 3) unless --skip-failed-items.
+The expressions are checked before anything is read.
+
 Logs go to standard output; with --output json the summary object is
 printed on standard output and the logs go to standard error instead.
 
@@ -118,7 +141,9 @@ EXIT STATUS
   1    differences remain (found and not repaired, skipped or failed)
   2    invalid usage: bad flags, a missing table, key schemas that differ;
        nothing was read or written
-  3    runtime failure (a table failed or disappeared during the run)
+  3    runtime failure (a table failed or disappeared during the run), or
+       master items the filter or transform failed on (without
+       --skip-failed-items)
   130  interrupted (run it again to continue; lookup: the log names the
        --starting-key to resume a serial scan)`,
 		Example: `  # Report the differences between a table and its replica (dry run)
@@ -144,6 +169,11 @@ EXIT STATUS
   # a serial scan after the key the log showed
   ddbsync diff -m us-east-1:orders -s eu-west-1:orders \
       --starting-key '{"id":{"S":"order-4711"}}'
+
+  # Check a migration: the same filter and transform as the copy, into a
+  # table keyed by the computed attribute id
+  ddbsync diff -m us-east-1:orders -s us-east-1:orders-acme \
+      --filter 'item.tenant == "acme"' --transform acme.yml --scan-for-extra
 
   # Tables from a plan file: each entry's input is the master, output a slave
   ddbsync diff --config-file plan.yml --write-missing
@@ -188,9 +218,13 @@ EXIT STATUS
 	fl.StringVar(&opts.Report, "report", "", "write every difference to FILE as JSON lines (kind, slave, key, attributes, action)")
 	cmdutil.StringEnumFlag(cmd, fl, &opts.Method, "method", diff.MethodAuto, diff.Methods, "how to compare: merge two scans, look master keys up in the slaves, or choose from the table sizes")
 	fl.StringVar(&opts.MemoryLimit, "memory-limit", "256MiB", "memory the merge method keeps before it spills to the state directory (e.g. 64MiB, 1GiB)")
+	fl.StringVar(&opts.Filter, "filter", "", `compare only the master items for which this CEL expression is true, e.g. 'item.tenant == "acme"' (docs/transform.md)`)
+	fl.StringVar(&opts.TransformFile, "transform", "", "YAML file of set, drop and rename steps applied to every master item before it is compared, as the migration applies them (docs/transform.md)")
+	fl.BoolVar(&opts.SkipFailedItems, "skip-failed-items", false, "master items the filter or transform fails on (an evaluation error, a bad output key) are logged and counted, and the run still succeeds")
 	cmdutil.StringEnumFlag(cmd, fl, &opts.Output, "output", "text", outputFormats, "summary format; json prints one object on standard output and sends the logs to standard error")
 	_ = cmd.MarkFlagFilename("config-file", "yml", "yaml")
 	_ = cmd.MarkFlagFilename("report")
+	_ = cmd.MarkFlagFilename("transform", "yml", "yaml")
 	return cmd
 }
 
@@ -245,6 +279,9 @@ func (o *Options) validate(cmd *cobra.Command) error {
 		if _, err := path.Match(p, ""); err != nil {
 			return cmdutil.FlagErrorf("--ignore %q is not a valid glob (use * ? and [...]): %v", p, err)
 		}
+	}
+	if err := o.compileProgram(fl.Changed("filter"), fl.Changed("transform")); err != nil {
+		return err
 	}
 	if fl.Changed("version-attribute") && strings.TrimSpace(o.VersionAttribute) == "" {
 		return cmdutil.FlagErrorf("--version-attribute needs an attribute name")
@@ -318,6 +355,45 @@ func (o *Options) validate(cmd *cobra.Command) error {
 	return nil
 }
 
+// compileProgram reads the --transform file and compiles it with
+// --filter: a syntax or type error is a usage error naming the
+// expression and its position, found before anything is read.
+func (o *Options) compileProgram(filter, transformFile bool) error {
+	if !filter && !transformFile {
+		return nil
+	}
+	if filter && strings.TrimSpace(o.Filter) == "" {
+		return cmdutil.FlagErrorf(`--filter needs a CEL expression, e.g. 'item.tenant == "acme"'`)
+	}
+	spec := transform.Spec{Filter: o.Filter}
+	if transformFile {
+		if strings.TrimSpace(o.TransformFile) == "" {
+			return cmdutil.FlagErrorf("--transform needs a file name")
+		}
+		data, err := os.ReadFile(o.TransformFile)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return cmdutil.Usagef("cannot read the --transform file %s: %v", o.TransformFile, err)
+		}
+		if spec.Transform, err = transform.ParseTransform(data); err != nil {
+			return cmdutil.Usagef("--transform %s: %w", o.TransformFile, err)
+		}
+	}
+	prg, err := transform.Compile(spec)
+	var ce *transform.CompileError
+	switch {
+	case errors.As(err, &ce) && ce.Where == "filter":
+		return cmdutil.Usagef("--filter: %w", err)
+	case err != nil:
+		return cmdutil.Usagef("--transform %s: %w", o.TransformFile, err)
+	}
+	o.program = prg
+	return nil
+}
+
 func contains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
@@ -376,6 +452,8 @@ func diffRun(ctx context.Context, o *Options) error {
 		Ignore:           o.Ignore,
 		VersionAttribute: strings.TrimSpace(o.VersionAttribute),
 		Verbose:          o.Verbose,
+		Program:          o.program,
+		SkipFailedItems:  o.SkipFailedItems,
 		Logger:           log,
 		// Unprocessed keys and throttling beyond the SDK's retries back
 		// off from the global --retry-delay-base.
@@ -417,13 +495,18 @@ func diffRun(ctx context.Context, o *Options) error {
 	res, runErr := d.Run(ctx)
 	stop()
 	logSummary(log, res)
-	if runErr != nil {
+	var failed *diff.FailedItemsError
+	if runErr != nil && !errors.As(runErr, &failed) {
 		return runErr
 	}
 	if o.Output == "json" {
 		if err := writeJSON(ios.Out, res); err != nil {
 			return err
 		}
+	}
+	if failed != nil {
+		// Exit 3: the comparison is incomplete.
+		return runErr
 	}
 	if res.Remaining() > 0 {
 		if o.Output != "json" {
@@ -446,8 +529,8 @@ func writeJSON(w io.Writer, res diff.Result) error {
 func logSummary(log *zap.Logger, res diff.Result) {
 	for _, s := range res.Slaves {
 		logging.ForEntry(log, res.Master, s.Slave).Info(fmt.Sprintf(
-			"summary: scanned %d, matching %d, missing %d, differing %d, extra %d, written %d, deleted %d, skipped (changed during diff) %d, errors %d; %s; method %s, %d candidate(s) resolved on re-read; consumed %.1f RCU, %.1f WCU; %d retries (%d throttled)",
-			s.Scanned, s.Matching, s.Missing, s.Differing, s.Extra, s.Written, s.Deleted, s.Skipped, s.Errors,
+			"summary: scanned %d, matching %d, missing %d, differing %d, extra %d, written %d, deleted %d, skipped (changed during diff) %d, errors %d, failed %d, filtered out %d; %s; method %s, %d candidate(s) resolved on re-read; consumed %.1f RCU, %.1f WCU; %d retries (%d throttled)",
+			s.Scanned, s.Matching, s.Missing, s.Differing, s.Extra, s.Written, s.Deleted, s.Skipped, s.Errors, s.Failed, s.FilteredOut,
 			res.Duration.Round(time.Millisecond), s.Method, s.CandidatesResolved, s.ConsumedRCU, s.ConsumedWCU, s.Retries, s.Throttles))
 	}
 }

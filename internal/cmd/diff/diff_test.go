@@ -185,7 +185,7 @@ func TestRunExitCodesAndJSON(t *testing.T) {
 	if sum.Master != "us-east-1:"+m || len(sum.Slaves) != 1 || sum.DurationSeconds <= 0 {
 		t.Fatalf("summary: %s", out)
 	}
-	if keys := sortedKeys(sum.Slaves[0]); keys != "candidates_resolved,consumed_rcu,consumed_wcu,deleted,differing,errors,extra,matching,method,missing,scanned,skipped,slave,written" {
+	if keys := sortedKeys(sum.Slaves[0]); keys != "candidates_resolved,consumed_rcu,consumed_wcu,deleted,differing,errors,extra,failed,filtered_out,matching,method,missing,scanned,skipped,slave,written" {
 		t.Fatalf("slave keys = %s", keys)
 	}
 	wantMethod := `"merge"`
@@ -195,7 +195,7 @@ func TestRunExitCodesAndJSON(t *testing.T) {
 	if string(sum.Slaves[0]["method"]) != wantMethod || string(sum.Slaves[0]["consumed_rcu"]) == "0" {
 		t.Fatalf("method %s (want %s), consumed_rcu %s", sum.Slaves[0]["method"], wantMethod, sum.Slaves[0]["consumed_rcu"])
 	}
-	want := map[string]string{"slave": `"us-east-1:` + sl + `"`, "scanned": "100", "matching": "95", "missing": "3", "differing": "2", "extra": "1", "written": "0", "deleted": "0", "skipped": "0", "errors": "0"}
+	want := map[string]string{"slave": `"us-east-1:` + sl + `"`, "scanned": "100", "matching": "95", "missing": "3", "differing": "2", "extra": "1", "written": "0", "deleted": "0", "skipped": "0", "errors": "0", "failed": "0", "filtered_out": "0"}
 	for k, v := range want {
 		if string(sum.Slaves[0][k]) != v {
 			t.Fatalf("%s = %s, want %s", k, sum.Slaves[0][k], v)
