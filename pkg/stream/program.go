@@ -27,14 +27,20 @@ func hasOldImages(v types.StreamViewType) bool {
 	return v == types.StreamViewTypeNewAndOldImages || v == types.StreamViewTypeOldImage
 }
 
-// checkProgram checks the program against the output table and the
-// stream at start: the output key must be one the transform can produce,
-// and when it is computed from anything but the input key attributes,
-// the records must carry old images, the only way to find the output item
-// of a REMOVE (or of the state a MODIFY leaves).
+// CheckProgram checks a program (Config.Program) against the output
+// table's key and the input's stream, before anything is written: the
+// output key must be one the transform can produce, and when it is
+// computed from anything but the input key attributes, the records must
+// carry old images, the only way to find the output item of a REMOVE (or
+// of the state a MODIFY leaves). Its errors are *plan.Error (exit 2).
+// sync checks it before its copy starts.
+func CheckProgram(cfg Config, info StreamInfo, out dynamo.KeySchema) error {
+	return programError(checkProgram(cfg, info, out))
+}
+
 func checkProgram(cfg Config, info StreamInfo, out dynamo.KeySchema) error {
 	p := cfg.Program
-	if !p.HasTransform() {
+	if p == nil || !p.HasTransform() {
 		return dynamo.CheckSameKeys(cfg.InputTable, info.Keys, cfg.OutputTable, out)
 	}
 	if err := p.CheckOutputKey(transform.KeySchema(out)); err != nil {
