@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -289,5 +290,176 @@ func TestFailedItems(t *testing.T) {
 			t.Fatalf("without SkipFailedItems: %v, want a FailedItemsError of 2 items", err)
 		}
 		wantCounts(t, res.Slaves[0], diff.SlaveResult{Scanned: 20, Failed: 2, Matching: 18})
+	}
+}
+
+// The master changes an item after diff's consistent re-read and before
+// its repair write reaches the slave: the re-read after the put reads the
+// master by the item's input key and applies the program again. An item
+// that left the filter or was deleted has its write undone; a changed one
+// is skipped. Every such repair counts as skipped.
+func TestTransformedMasterChangeDuringRepair(t *testing.T) {
+	c, _ := ddbtest.Clients(t)
+	ctx := context.Background()
+	master, slave, prg := newAcme(t, c, 200)
+	for _, id := range []string{"T#p001", "T#p005"} {
+		if _, err := c.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(slave), Key: map[string]av{"id": s(id)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	changed, _, _ := prg.Apply(acmeItem(2))
+	changed = clone(changed)
+	changed["name"] = s("changed on the slave")
+	put(t, c, slave, changed)
+
+	var mu sync.Mutex
+	meddled := map[string]bool{}
+	hooked := &hookClient{Client: c, beforePut: func(in *dynamodb.PutItemInput) {
+		id := in.Item["id"].(*types.AttributeValueMemberS).Value
+		mu.Lock()
+		defer mu.Unlock()
+		if meddled[id] {
+			return
+		}
+		meddled[id] = true
+		var err error
+		switch id {
+		case "T#p001": // leaves the filter
+			it := acmeItem(1)
+			it["tenant"] = s("other")
+			_, err = c.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(master), Item: it})
+		case "T#p005": // changes
+			it := acmeItem(5)
+			it["name"] = s("changed on the master")
+			_, err = c.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(master), Item: it})
+		case "T#p002": // is deleted
+			_, err = c.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(master), Key: map[string]av{"pk": s("p002")}})
+		default:
+			t.Errorf("unexpected repair of %s", id)
+		}
+		if err != nil {
+			t.Errorf("master change: %v", err)
+		}
+	}}
+	res := run(t, diff.Config{Master: table(master, c), Slaves: []diff.Table{table(slave, hooked)}, Program: prg, WriteMissing: true, WriteDiffering: true})
+	wantCounts(t, res.Slaves[0], diff.SlaveResult{Scanned: 200, FilteredOut: 50, Matching: 147, Missing: 2, Differing: 1, Skipped: 3})
+	if len(meddled) != 3 {
+		t.Fatalf("%d repair writes, want 3", len(meddled))
+	}
+	// The writes of items the master no longer maps there were undone;
+	// the changed one is the master's previous item (the replication
+	// brings the change).
+	res = run(t, diff.Config{Master: table(master, c), Slaves: []diff.Table{table(slave, c)}, Program: prg, ScanForExtra: true})
+	wantCounts(t, res.Slaves[0], diff.SlaveResult{Scanned: 199, FilteredOut: 51, Matching: 147, Differing: 1})
+}
+
+// Several master items mapping to one output key: the merge compares
+// them as one and counts the others as failed; the lookup, which sees one
+// item at a time, reports the ones the slave does not hold as differing.
+func TestTransformCollisions(t *testing.T) {
+	c, _ := ddbtest.Clients(t)
+	master, slave := ddbtest.Name(t, "tdiff-m"), ddbtest.Name(t, "tdiff-s")
+	ddbtest.CreateTable(t, c, master, ddbtest.StringKey)
+	ddbtest.CreateTable(t, c, slave, idKey)
+	prg := program(t, "", "set: {id: item.group}")
+	var items []map[string]av
+	for i := range 10 {
+		it := map[string]av{"pk": s(fmt.Sprintf("k%d", i)), "group": s(fmt.Sprintf("g%d", i/2))}
+		items = append(items, it)
+		if i%2 == 1 { // the slave holds the second item of each pair
+			o, _, _ := prg.Apply(it)
+			put(t, c, slave, o)
+		}
+	}
+	ddbtest.PutItems(t, c, master, items)
+	res := run(t, diff.Config{Master: table(master, c), Slaves: []diff.Table{table(slave, c)}, Program: prg, ScanForExtra: true, SkipFailedItems: true})
+	if testMethod() == diff.MethodMerge {
+		wantCounts(t, res.Slaves[0], diff.SlaveResult{Scanned: 10, Matching: 5, Failed: 5})
+	} else {
+		wantCounts(t, res.Slaves[0], diff.SlaveResult{Scanned: 10, Matching: 5, Differing: 5})
+	}
+}
+
+// A merge stopped half-way continues only with the same filter and
+// transform: with another one it starts over (and reports that one's
+// differences), with the same one it resumes.
+func TestTransformedMergeResumesOnlyTheSameProgram(t *testing.T) {
+	c, _ := ddbtest.Clients(t)
+	master, slave, prg := newAcme(t, c, 400)
+	other := program(t, `item.tenant == "other"`, acmeTransform)
+	const page = 20
+	cfg := func(m diff.Client, p *transform.Program, state string) diff.Config {
+		return diff.Config{Master: table(master, m), Slaves: []diff.Table{table(slave, c)}, Program: p,
+			Method: diff.MethodMerge, ScanLimit: page, ScanForExtra: true, StateDir: state}
+	}
+	state := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	pages, read := 0, 0
+	hm := &hookClient{Client: c}
+	hm.scan = func(sctx context.Context, in *dynamodb.ScanInput) (*dynamodb.ScanOutput, error) {
+		mu.Lock()
+		if pages >= 8 && ctx.Err() == nil {
+			mu.Unlock()
+			cancel()
+			<-sctx.Done()
+			return nil, sctx.Err()
+		}
+		mu.Unlock()
+		out, err := c.Scan(sctx, in)
+		if err == nil {
+			mu.Lock()
+			pages++
+			read += len(out.Items)
+			mu.Unlock()
+		}
+		return out, err
+	}
+	d, err := diff.Prepare(ctx, cfg(hm, prg, state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("stopped run: %v", err)
+	}
+	stoppedAt := read
+
+	// Another filter: a fresh start, that filter's differences.
+	res := run(t, cfg(c, other, state))
+	wantCounts(t, res.Slaves[0], diff.SlaveResult{Method: diff.MethodMerge, Scanned: 400, FilteredOut: 300, Missing: 100, Extra: 300})
+
+	// The same program: resumed, and its exact counts.
+	mu.Lock()
+	pages, read = -1<<30, 0 // never stop again
+	mu.Unlock()
+	res = run(t, cfg(hm, prg, state))
+	wantCounts(t, res.Slaves[0], diff.SlaveResult{Method: diff.MethodMerge, Scanned: 400, FilteredOut: 100, Matching: 300})
+	if stoppedAt == 0 || read+stoppedAt > 400+page {
+		t.Fatalf("the stopped run read %d master items, the resumed one %d: not resumed", stoppedAt, read)
+	}
+	t.Logf("master items read before the stop %d, after %d", stoppedAt, read)
+}
+
+// A slave item whose master item is written after the master was read is
+// not extra: the confirming read finds the master item it names, and that
+// item maps to it.
+func TestTransformedExtraConfirmedByTheMasterItemItNames(t *testing.T) {
+	c, _ := ddbtest.Clients(t)
+	master, slave, prg := newAcme(t, c, 200)
+	late := acmeItem(901)
+	o, _, _ := prg.Apply(late)
+	put(t, c, slave, o)
+	var once sync.Once
+	hooked := &hookClient{Client: c}
+	hooked.batchGet = func(bctx context.Context, in *dynamodb.BatchGetItemInput) (*dynamodb.BatchGetItemOutput, error) {
+		once.Do(func() { put(t, c, master, late) }) // after the master was read
+		return c.BatchGetItem(bctx, in)
+	}
+	var rep bytes.Buffer
+	res := run(t, diff.Config{Master: table(master, c), Slaves: []diff.Table{table(slave, hooked)}, Program: prg, ScanForExtra: true, Report: &rep})
+	wantCounts(t, res.Slaves[0], diff.SlaveResult{Scanned: 200, FilteredOut: 50, Matching: 150})
+	if rep.Len() != 0 {
+		t.Fatalf("report: %s", rep.String())
 	}
 }
