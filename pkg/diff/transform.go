@@ -177,16 +177,51 @@ func (d *Differ) recKey(out, in item) (rec, outKS string) {
 	return outKS + d.keys.KeyString(in), outKS
 }
 
-// outPart is the output KeyString of a master record key.
+// outPart is the output KeyString of a master record key (the merge's
+// comparison calls it for every record: it allocates nothing).
 func (d *Differ) outPart(rec string) string {
 	if !d.keyed {
 		return rec
 	}
-	_, n, err := decodeKeyWith(d.out, rec)
-	if err != nil {
+	n := scalarLen(rec, 0)
+	if n > 0 && d.out.Range != "" {
+		if n < len(rec) && rec[n] == 0 {
+			if m := scalarLen(rec, n+1); m > 0 {
+				return rec[:m]
+			}
+		}
+		return rec
+	}
+	if n <= 0 {
 		return rec
 	}
 	return rec[:n]
+}
+
+// scalarLen is the end of the KeyString scalar (type byte, uvarint
+// length, value) that starts at pos, or -1 when s is malformed there.
+func scalarLen(s string, pos int) int {
+	if len(s)-pos < 2 {
+		return -1
+	}
+	var n uint64
+	var shift uint
+	i := pos + 1
+	for ; i < len(s); i++ {
+		c := s[i]
+		n |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			break
+		}
+		shift += 7
+		if shift > 63 {
+			return -1
+		}
+	}
+	if i >= len(s) || uint64(len(s)-i-1) < n {
+		return -1
+	}
+	return i + 1 + int(n)
 }
 
 // decodeRec decodes a master record key into the output and input keys.

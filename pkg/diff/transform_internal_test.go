@@ -38,6 +38,15 @@ func TestRecordKeyCarriesTheInputKey(t *testing.T) {
 	if d.outPart(rec) != outKS || outKS != d.out.KeyString(out) {
 		t.Fatalf("output part %q, want %q", d.outPart(rec), outKS)
 	}
+	for _, ks := range []dynamo.KeySchema{d.out, {Hash: "h", HashType: "S", Range: "r", RangeType: "B"}} {
+		d.out = ks
+		o := item{"id": &types.AttributeValueMemberB{Value: make([]byte, 300)}, "h": &types.AttributeValueMemberS{Value: string(make([]byte, 200))}, "r": &types.AttributeValueMemberB{Value: []byte{0x80, 0}}}
+		r, oks := d.recKey(o, in)
+		if d.outPart(r) != oks {
+			t.Fatalf("%s: output part %q, want %q", ks, d.outPart(r), oks)
+		}
+	}
+	d.out = dynamo.KeySchema{Hash: "id", HashType: "B"}
 	gotOut, gotIn, err := d.decodeRec(rec)
 	if err != nil {
 		t.Fatal(err)
