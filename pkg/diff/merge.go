@@ -3,7 +3,6 @@ package diff
 import (
 	"context"
 	"fmt"
-	"math/bits"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,22 +28,6 @@ import (
 // both sides with consistent reads, compared with Compare, and only what
 // is confirmed is reported or repaired (with the lookup's repair code).
 
-// recordBytes estimates the memory a record takes while compared (key,
-// digest, the rec and string headers).
-const recordBytes = 96
-
-// partitions chooses the number of partitions so that one partition of
-// every table fits in a quarter of the memory limit.
-func partitions(total tableSize, sides int, limit int64) int {
-	est := (total.items + int64(sides)) * recordBytes
-	p := est * 4 / max(limit, 1)
-	if p < 16 {
-		return 16
-	}
-	n := 1 << bits.Len64(uint64(p))
-	return min(n, 4096)
-}
-
 func (d *Differ) runMerge(ctx context.Context) error {
 	limit := d.cfg.MemoryLimit
 	if limit <= 0 {
@@ -58,7 +41,8 @@ func (d *Differ) runMerge(ctx context.Context) error {
 	for _, s := range d.slaves {
 		names = append(names, s.Label)
 	}
-	parts := partitions(total, len(names), limit)
+	budget := budgetOf(limit)
+	parts := partitions(total, len(names), budget)
 
 	var (
 		dir string
@@ -86,8 +70,9 @@ func (d *Differ) runMerge(ctx context.Context) error {
 		}
 		return dir, nil
 	}
-	st := newStore(len(names), d.cfg.Parallel, parts, limit, mkdir)
+	st := newStore(len(names), d.cfg.Parallel, parts, budget.records, mkdir)
 	st.log = d.log
+	st.pageLimit = d.pageLimit(budget, len(names))
 	if d.cfg.StateDir != "" {
 		st.dir = dir
 		ck = &checkpointer{st: st, path: filepath.Join(dir, "checkpoint.json"), id: d.resumeID(), names: names}
@@ -200,8 +185,8 @@ func (d *Differ) mergeScanSegment(ctx context.Context, st *store, sd *side, t Ta
 			in.Segment = aws.Int32(int32(seg))
 			in.TotalSegments = aws.Int32(int32(d.cfg.Parallel))
 		}
-		if d.cfg.ScanLimit > 0 {
-			in.Limit = aws.Int32(d.cfg.ScanLimit)
+		if st.pageLimit > 0 {
+			in.Limit = aws.Int32(st.pageLimit)
 		}
 		var out *dynamodb.ScanOutput
 		var tally stats.Entry

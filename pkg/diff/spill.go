@@ -14,14 +14,17 @@ import (
 )
 
 // store holds the scanned records of every table of a merge diff,
-// partitioned by a hash of the key: in memory while the memory limit
+// partitioned by a hash of the key: in memory while the records' budget
 // allows, then in one spill file per table and partition. A record is
 // the item's exact key (dynamo.KeySchema.KeyString) and its digest.
 type store struct {
 	parts int
 	sides []*side
-	limit int64
+	limit int64 // bytes of records kept in memory before they spill
 	used  atomic.Int64
+	// pageLimit is the Scan Limit of every page (0: DynamoDB's 1 MB
+	// pages), which bounds the memory of the pages in flight (memory.go).
+	pageLimit int32
 
 	dir     string // where spill files go; created on the first spill
 	mkdir   func() (string, error)
@@ -132,7 +135,7 @@ func (st *store) spill() error {
 		st.dir = dir
 	}
 	if st.spills.Add(1) == 1 && st.log != nil {
-		st.log.Info(fmt.Sprintf("merge: the memory limit (%d MiB) is reached; spilling the scanned keys to %s", st.limit>>20, st.dir))
+		st.log.Info(fmt.Sprintf("merge: the scanned keys outgrow their share of the memory limit (%d KiB); spilling them to %s", st.limit>>10, st.dir))
 	}
 	for _, s := range st.sides {
 		s.mu.Lock()
