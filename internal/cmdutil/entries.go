@@ -51,6 +51,8 @@ type RunEntry struct {
 	Stats   *stats.Entry
 	// Err is what the entry's run returned (set by Run).
 	Err error
+	// Duration is how long the entry ran (set by Run).
+	Duration time.Duration
 }
 
 // SetupEntries prepares a run of the plan's entries: the logger, the
@@ -142,7 +144,9 @@ func (r *EntriesRun) Run(kind string, run func(ctx context.Context, i int) error
 	var g errgroup.Group
 	for i, e := range r.Entries {
 		g.Go(func() error {
+			began := time.Now()
 			e.Err = run(ctx, i) // read after g.Wait
+			e.Duration = time.Since(began)
 			if r.FailFast && e.Err != nil && !errors.Is(e.Err, context.Canceled) && ctx.Err() == nil {
 				if e.Log != nil {
 					e.Log.Error("this entry failed; stopping the others (their progress is checkpointed)", zap.Error(e.Err))

@@ -22,4 +22,5 @@ func TestE2E(t *testing.T) {
 	t.Run("SyncTwoWorkers", func(t *testing.T) { testSyncTwoWorkers(t, bin) })
 	t.Run("Faults", func(t *testing.T) { testFaults(t, bin) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, bin) })
+	t.Run("OutputJSON", func(t *testing.T) { testOutputJSON(t, bin) })
 }

@@ -34,6 +34,8 @@ type Options struct {
 	CreateOutputStream bool
 	SkipExpired        bool
 	ScanLimit          int
+	// Output is --output and --dry-run.
+	Output cmdutil.OutputFlags
 }
 
 // NewCmdBackfill builds the command; runF replaces the run in tests.
@@ -138,6 +140,7 @@ Exit status:
 	}
 	cmdutil.AddPlanFlags(cmd, &opts.PlanFlags)
 	cmdutil.AddLeaseFlags(cmd, &opts.LeaseFlags)
+	cmdutil.AddOutputFlags(cmd, &opts.Output)
 	fl := cmd.Flags()
 	fl.IntVar(&opts.ScanLimit, "scan-limit", 0, "items per Scan page (0: DynamoDB's pages of up to 1 MB); smaller pages mean finer checkpoints")
 	fl.BoolVar(&opts.CreateOutputTable, "create-output-table", false, "create a missing output table like the input: keys, indexes, billing mode, capacities, TTL, table class, deletion protection, point-in-time recovery, tags, throughput limits, encryption (docs/usage.md)")
@@ -176,6 +179,7 @@ func EntryConfig(e *cmdutil.RunEntry, store state.Store, skipExpired, createOutp
 }
 
 func backfillRun(opts *Options) error {
+	defer opts.Output.Begin(opts.Factory)()
 	r, err := opts.Factory.SetupEntries(opts.Ctx, opts.Plan, &opts.LeaseFlags, func(e plan.Entry) string {
 		if e.Backfill.Disabled {
 			return "Backfill disabled for this entry; skipped"
@@ -218,6 +222,12 @@ func backfillRun(opts *Options) error {
 	for i, e := range r.Entries {
 		e.Log.Info(summary(results[i], e.Err) + fmt.Sprintf("; %d retries (%d throttled)", e.Stats.Retries.Load(), e.Stats.Throttles.Load()))
 	}
+	return opts.Output.Finish(opts.Factory, r, "backfill", backfillErr(r))
+}
+
+// backfillErr is the outcome of a run: the entries' errors, or exit 130
+// when interrupted.
+func backfillErr(r *cmdutil.EntriesRun) error {
 	if err := r.Err(true); err != nil {
 		return err
 	}

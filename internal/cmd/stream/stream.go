@@ -28,6 +28,8 @@ type Options struct {
 	LeaseFlags     cmdutil.LeaseFlags
 	SkipTTLDeletes bool
 	UntilCaughtUp  bool
+	// Output is --output and --dry-run.
+	Output cmdutil.OutputFlags
 
 	// Tune adjusts each entry's engine configuration (tests).
 	Tune func(*stream.Config)
@@ -119,6 +121,7 @@ Exit status:
 	}
 	cmdutil.AddPlanFlags(cmd, &opts.PlanFlags)
 	cmdutil.AddLeaseFlags(cmd, &opts.LeaseFlags)
+	cmdutil.AddOutputFlags(cmd, &opts.Output)
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.SkipTTLDeletes, "skip-ttl-deletes", false, "do not copy deletions made by DynamoDB's time to live (for an output table with its own TTL)")
 	fl.BoolVar(&opts.UntilCaughtUp, "until-caught-up", false, "exit once every shard has been read up to the time the run started")
@@ -127,6 +130,7 @@ Exit status:
 
 func streamRun(opts *Options) error {
 	f := opts.Factory
+	defer opts.Output.Begin(f)()
 	r, err := f.SetupEntries(opts.Ctx, opts.Plan, &opts.LeaseFlags, func(e plan.Entry) string {
 		if e.Stream.Disabled {
 			return "Stream disabled for this entry; skipped"
@@ -175,7 +179,8 @@ func streamRun(opts *Options) error {
 	}
 	if err := r.Check(check); err != nil {
 		if r.Interrupted() {
-			return nil // interrupted before anything started
+			// Interrupted before anything started.
+			return opts.Output.Finish(f, r, "stream", nil)
 		}
 		return err
 	}
@@ -187,7 +192,7 @@ func streamRun(opts *Options) error {
 	for _, e := range r.Entries {
 		e.Log.Info(Summary(e.Stats, time.Since(r.Start), e.Err))
 	}
-	return r.Err(false)
+	return opts.Output.Finish(f, r, "stream", r.Err(false))
 }
 
 // Summary is the final line of an entry's stream.

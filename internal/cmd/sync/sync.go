@@ -34,6 +34,8 @@ type Options struct {
 	SkipTTLDeletes     bool
 	UntilCaughtUp      bool
 	DeleteExtra        bool
+	// Output is --output and --dry-run.
+	Output cmdutil.OutputFlags
 
 	// Tune adjusts each entry's stream configuration (tests).
 	Tune func(*stream.Config)
@@ -140,6 +142,7 @@ Exit status:
 	}
 	cmdutil.AddPlanFlags(cmd, &opts.PlanFlags)
 	cmdutil.AddLeaseFlags(cmd, &opts.LeaseFlags)
+	cmdutil.AddOutputFlags(cmd, &opts.Output)
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.PlanFlags.Backfill, "backfill", true, "copy the existing items first (--backfill=false: stream only)")
 	fl.BoolVar(&opts.PlanFlags.Stream, "stream", true, "apply the stream after the copy (--stream=false: copy only)")
@@ -154,6 +157,7 @@ Exit status:
 
 func syncRun(opts *Options) error {
 	f := opts.Factory
+	defer opts.Output.Begin(f)()
 	r, err := f.SetupEntries(opts.Ctx, opts.Plan, &opts.LeaseFlags, func(e plan.Entry) string {
 		if e.Backfill.Disabled && e.Stream.Disabled {
 			return "Backfill and stream disabled for this entry; skipped"
@@ -218,11 +222,9 @@ func syncRun(opts *Options) error {
 			e.Log.Info("Summary: sync complete (backfill only)")
 		}
 	}
-	if err := r.Err(true); err != nil {
-		return err
+	err = r.Err(true)
+	if err == nil && interrupted {
+		err = &cmdutil.ExitError{Code: cmdutil.ExitInterrupted, Err: r.Ctx.Err()}
 	}
-	if interrupted {
-		return &cmdutil.ExitError{Code: cmdutil.ExitInterrupted, Err: r.Ctx.Err()}
-	}
-	return nil
+	return opts.Output.Finish(f, r, "sync", err)
 }

@@ -1,0 +1,168 @@
+package cmdutil
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ddbsync/ddbsync/pkg/stats"
+)
+
+// Output formats of --output.
+const (
+	OutputText = "text"
+	OutputJSON = "json"
+)
+
+// OutputFlags are --output of backfill, stream and sync.
+type OutputFlags struct {
+	// Output is --output: "text", or "json" for one result object on
+	// standard output, the logs going to standard error.
+	Output string
+}
+
+// AddOutputFlags registers --output on cmd.
+func AddOutputFlags(cmd *cobra.Command, o *OutputFlags) {
+	StringEnumFlag(cmd, cmd.Flags(), &o.Output, "output", OutputText, []string{OutputText, OutputJSON},
+		"result format; json prints one object on standard output at the end (also when interrupted or failed) and sends the logs to standard error (docs/usage.md)")
+}
+
+// JSON reports whether the result goes to standard output as JSON.
+func (o *OutputFlags) JSON() bool { return o.Output == OutputJSON }
+
+// Begin prepares the run's output: with --output json, standard output
+// carries only the result object, so the logs (and the progress log) move
+// to standard error; a --log-file keeps them. restore undoes it.
+func (o *OutputFlags) Begin(f *Factory) (restore func()) {
+	if !o.JSON() {
+		return func() {}
+	}
+	return f.LogWriter().SetOutput(f.IOStreams.ErrOut)
+}
+
+// Result is the --output json object of backfill, stream and sync. Fields
+// may be added, never renamed.
+type Result struct {
+	Command         string        `json:"command"`
+	Entries         []EntryResult `json:"entries"`
+	DurationSeconds float64       `json:"duration_seconds"`
+}
+
+// EntryResult is one plan entry of a Result. Counters come from the
+// entry's stats.Entry: record fields are 0 for a backfill, item fields 0
+// for a stream.
+type EntryResult struct {
+	Input  string `json:"input"`  // REGION:TABLE
+	Output string `json:"output"` // REGION:TABLE
+	// Phase is complete, stopped (interrupted; progress is checkpointed)
+	// or failed.
+	Phase           string  `json:"phase"`
+	ItemsRead       int64   `json:"items_read"`
+	ItemsWritten    int64   `json:"items_written"`
+	ItemsSkipped    int64   `json:"items_skipped"`
+	ItemsFailed     int64   `json:"items_failed"`
+	RecordsRead     int64   `json:"records_read"`
+	RecordsApplied  int64   `json:"records_applied"`
+	ConsumedRCU     float64 `json:"consumed_rcu"`
+	ConsumedWCU     float64 `json:"consumed_wcu"`
+	Retries         int64   `json:"retries"`
+	Throttles       int64   `json:"throttles"`
+	Error           string  `json:"error"`
+	DurationSeconds float64 `json:"duration_seconds"`
+}
+
+// Phases of an EntryResult.
+const (
+	PhaseComplete = "complete"
+	PhaseStopped  = "stopped"
+	PhaseFailed   = "failed"
+)
+
+// entryResult fills the counters of an EntryResult from st.
+func entryResult(st *stats.Entry, phase string, err error, d time.Duration) EntryResult {
+	r := EntryResult{
+		Input:           st.Input,
+		Output:          st.Output,
+		Phase:           phase,
+		ItemsRead:       st.ItemsRead.Load(),
+		ItemsWritten:    st.ItemsWritten.Load(),
+		ItemsSkipped:    st.ItemsSkipped.Load(),
+		ItemsFailed:     st.ItemsFailed.Load(),
+		RecordsRead:     st.RecordsRead.Load(),
+		RecordsApplied:  st.RecordsApplied.Load(),
+		ConsumedRCU:     st.ConsumedRCU.Load(),
+		ConsumedWCU:     st.ConsumedWCU.Load(),
+		Retries:         st.Retries.Load(),
+		Throttles:       st.Throttles.Load(),
+		DurationSeconds: d.Seconds(),
+	}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	return r
+}
+
+// Result is the run's result object, once Run returned (or, when the run
+// was interrupted before it started, with every entry stopped): an entry
+// is failed when it returned an error other than the interruption,
+// stopped when it was interrupted, complete otherwise.
+func (r *EntriesRun) Result(command string) Result {
+	res := Result{Command: command, Entries: []EntryResult{}}
+	if !r.Start.IsZero() {
+		res.DurationSeconds = time.Since(r.Start).Seconds()
+	}
+	for _, e := range r.Entries {
+		phase := PhaseComplete
+		switch {
+		case e.Err != nil && !errors.Is(e.Err, context.Canceled):
+			phase = PhaseFailed
+		case e.Err != nil || r.Interrupted() || r.Start.IsZero():
+			phase = PhaseStopped
+		}
+		err := e.Err
+		if phase != PhaseFailed {
+			err = nil
+		}
+		res.Entries = append(res.Entries, e.result(phase, err, e.Duration))
+	}
+	return res
+}
+
+// result is the entry's EntryResult, its tables named REGION:TABLE with
+// the regions its clients use.
+func (e *RunEntry) result(phase string, err error, d time.Duration) EntryResult {
+	r := entryResult(e.Stats, phase, err, d)
+	if e.In != nil && e.In.Region != "" {
+		r.Input = e.In.Region + ":" + e.Entry.Input.Table
+	}
+	if e.Out != nil && e.Out.Region != "" {
+		r.Output = e.Out.Region + ":" + e.Entry.Output.Table
+	}
+	return r
+}
+
+// WriteResult writes the result as one JSON object on one line.
+func WriteResult(w io.Writer, res Result) error {
+	if res.Entries == nil {
+		res.Entries = []EntryResult{}
+	}
+	return json.NewEncoder(w).Encode(res)
+}
+
+// Finish ends a run of backfill, stream or sync: with --output json it
+// writes the run's result object to standard output, then returns err
+// (the run's outcome, which picks the exit code) unchanged, or the write
+// error when there was none.
+func (o *OutputFlags) Finish(f *Factory, r *EntriesRun, command string, err error) error {
+	if !o.JSON() || r == nil {
+		return err
+	}
+	if werr := WriteResult(f.IOStreams.Out, r.Result(command)); werr != nil && err == nil {
+		return werr
+	}
+	return err
+}
