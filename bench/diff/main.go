@@ -54,6 +54,7 @@ func main() {
 	reps := flag.Int("reps", 2, "runs of each dry run and ceiling; the fastest counts")
 	only := flag.String("only", "", "merge: only the side-by-side comparison of the methods; merge-diff: only diff --method merge, once (peak RSS of large tables)")
 	memLimit := flag.String("memory-limit", "", "--memory-limit of the merge runs (default: ddbsync's)")
+	reuse := flag.Bool("reuse", false, "name the tables by their size and reuse them when they exist (loading 1,000,000 items takes minutes); they are left on the server")
 	// Ceiling child mode.
 	ceiling := flag.Bool("ceiling", false, "internal: run the SDK ceiling loop")
 	mergeCeiling := flag.Bool("merge-ceiling", false, "internal: run the SDK merge ceiling loop")
@@ -75,7 +76,7 @@ func main() {
 		}
 		return
 	}
-	if err := bench(*items, *small, *endpoint, *reps, *only, *memLimit); err != nil {
+	if err := bench(*items, *small, *endpoint, *reps, *only, *memLimit, *reuse); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -138,8 +139,28 @@ type pair struct {
 	l             layout
 }
 
-func setup(ctx context.Context, c *dynamodb.Client, n int, tag string) (pair, error) {
-	p := pair{master: fmt.Sprintf("bench-diff-%s-master-%d", tag, time.Now().Unix()), slave: fmt.Sprintf("bench-diff-%s-slave-%d", tag, time.Now().Unix()), n: n}
+// setup creates and loads the two tables; with reuse, tables named by
+// their size are reused when a previous run loaded them in full.
+func setup(ctx context.Context, c *dynamodb.Client, n int, tag string, reuse bool) (pair, error) {
+	suffix := strconv.FormatInt(time.Now().Unix(), 10)
+	if reuse {
+		suffix = "n" + strconv.Itoa(n)
+	}
+	p := pair{master: fmt.Sprintf("bench-diff-%s-master-%s", tag, suffix), slave: fmt.Sprintf("bench-diff-%s-slave-%s", tag, suffix), n: n}
+	gens, l := slaveItems(n)
+	if reuse {
+		mo, merr := c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(p.master)})
+		so, serr := c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(p.slave)})
+		if merr == nil && serr == nil {
+			if aws.ToInt64(mo.Table.ItemCount) != int64(n) || aws.ToInt64(so.Table.ItemCount) != int64(len(gens)) {
+				return p, fmt.Errorf("-reuse: %s holds %d items and %s %d, want %d and %d (a load was interrupted? delete the tables)",
+					p.master, aws.ToInt64(mo.Table.ItemCount), p.slave, aws.ToInt64(so.Table.ItemCount), n, len(gens))
+			}
+			p.l = l
+			fmt.Fprintf(os.Stderr, "reusing %s and %s\n", p.master, p.slave)
+			return p, nil
+		}
+	}
 	for _, t := range []string{p.master, p.slave} {
 		_, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
 			TableName:            aws.String(t),
@@ -155,7 +176,6 @@ func setup(ctx context.Context, c *dynamodb.Client, n int, tag string) (pair, er
 	if err := benchutil.Load(ctx, c, p.master, n, 16, item); err != nil {
 		return p, err
 	}
-	gens, l := slaveItems(n)
 	p.l = l
 	if err := benchutil.Load(ctx, c, p.slave, len(gens), 16, func(i int) map[string]types.AttributeValue { return gens[i]() }); err != nil {
 		return p, err
@@ -188,7 +208,7 @@ func consumedRCU(out string) float64 {
 	return r.RCU
 }
 
-func bench(n, small int, endpoint string, reps int, only, memLimit string) error {
+func bench(n, small int, endpoint string, reps int, only, memLimit string, reuse bool) error {
 	ctx := context.Background()
 	if endpoint == "" {
 		srv, err := ddblocal.Start(ctx)
@@ -216,7 +236,7 @@ func bench(n, small int, endpoint string, reps int, only, memLimit string) error
 	if err != nil {
 		return err
 	}
-	p, err := setup(ctx, cl.DynamoDB, n, "big")
+	p, err := setup(ctx, cl.DynamoDB, n, "big", reuse)
 	if err != nil {
 		return err
 	}
@@ -379,7 +399,7 @@ func bench(n, small int, endpoint string, reps int, only, memLimit string) error
 		}
 	}
 	if small > 0 {
-		sp, err := setup(ctx, cl.DynamoDB, small, "small")
+		sp, err := setup(ctx, cl.DynamoDB, small, "small", reuse)
 		if err != nil {
 			return err
 		}
