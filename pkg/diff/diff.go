@@ -81,8 +81,10 @@ type Config struct {
 	// Method is MethodMerge, MethodLookup, or MethodAuto ("" too): the
 	// cheaper of the two, estimated from the table sizes (method.go).
 	Method string
-	// MemoryLimit bounds what the merge method keeps in memory before it
-	// spills to disk (0: DefaultMemoryLimit).
+	// MemoryLimit bounds the memory of the merge method, counted in what
+	// Go spends (0: DefaultMemoryLimit): the scanned records spill to disk
+	// past a sixteenth of it, and the Scan pages are sized to fit in an
+	// eighth (memory.go).
 	MemoryLimit int64
 	// StateDir makes the merge method resumable: its spill files and scan
 	// positions are kept in StateDir/diff-<id> (resume.go), and a run
