@@ -1,13 +1,18 @@
 package cmdutil
 
 import (
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/transform"
 )
 
 // PlanFlags are the flags of backfill, stream and sync: a plan file, or
@@ -23,6 +28,15 @@ type PlanFlags struct {
 	// Set by sync: --backfill=false / --stream=false.
 	Backfill bool
 	Stream   bool
+	// Filter (--filter) and TransformFile (--transform) apply to the
+	// single entry of the table flags, or to every entry of a plan file
+	// that has no filter or transform of its own (one that has is an
+	// error: the two would be ambiguous).
+	Filter        string
+	TransformFile string
+	// SkipFailedItems (--skip-failed-items): items the filter or the
+	// transform fails on are logged and counted, and the run succeeds.
+	SkipFailedItems bool
 	// MFAToken is --mfa-token: the code for the MFA device of a role
 	// (mfa_serial). Pass MFATokens() to Factory.Creds.
 	MFAToken string
@@ -52,8 +66,12 @@ func AddPlanFlags(cmd *cobra.Command, pf *PlanFlags) {
 	fl.IntVar(&pf.TotalSegments, "backfill-total-segments", 0, "total scan segments (default: chosen from the table size, at least 4)")
 	fl.Float64Var(&pf.MaxWCU, "max-wcu", 0, "write capacity budget on the output, units per second (0: no limit)")
 	fl.Float64Var(&pf.MaxRCU, "max-rcu", 0, "read capacity budget on the input, units per second (0: no limit)")
+	fl.StringVar(&pf.Filter, "filter", "", `copy only the items for which this CEL expression is true, e.g. 'item.tenant == "acme"' (docs/transform.md)`)
+	fl.StringVar(&pf.TransformFile, "transform", "", "YAML file of set, drop and rename steps applied to every item on its way to the output (docs/transform.md)")
+	fl.BoolVar(&pf.SkipFailedItems, "skip-failed-items", false, "items the filter or transform fails on (an evaluation error, a bad output key) are logged and counted, and the run still succeeds")
 	fl.StringVar(&pf.MFAToken, "mfa-token", "", "MFA code for the role of the table with an MFA serial (default: asked on the terminal)")
 	_ = cmd.MarkFlagFilename("config-file", "yml", "yaml")
+	_ = cmd.MarkFlagFilename("transform", "yml", "yaml")
 }
 
 func addTable(fl *pflag.FlagSet, side string, t *plan.Table) {
@@ -91,6 +109,9 @@ func (pf *PlanFlags) Load(cmd *cobra.Command, mode plan.Mode, stdin io.Reader) (
 		p = &plan.Plan{Entries: []plan.Entry{{Input: pf.Input, Output: pf.Output}}}
 	}
 	fl := cmd.Flags()
+	if err := pf.applyProgram(cmd, p); err != nil {
+		return nil, err
+	}
 	for i := range p.Entries {
 		e := &p.Entries[i]
 		if fl.Changed("backfill-segments") {
@@ -123,4 +144,55 @@ func (pf *PlanFlags) Load(cmd *cobra.Command, mode plan.Mode, stdin io.Reader) (
 		return nil, err
 	}
 	return p, nil
+}
+
+// applyProgram puts --filter and --transform into the plan's entries. With
+// a plan file they apply to every entry; an entry with its own filter (or
+// transform) and the flag too is refused, rather than one silently
+// replacing the other.
+func (pf *PlanFlags) applyProgram(cmd *cobra.Command, p *plan.Plan) error {
+	fl := cmd.Flags()
+	var t *transform.Transform
+	if fl.Changed("transform") {
+		data, err := readTransformFile(pf.TransformFile)
+		if err != nil {
+			return err
+		}
+		if t, err = transform.ParseTransform(data); err != nil {
+			return &UsageError{Err: fmt.Errorf("--transform %s: %w", pf.TransformFile, err)}
+		}
+	}
+	for i := range p.Entries {
+		e := &p.Entries[i]
+		if fl.Changed("filter") {
+			if e.Filter != "" {
+				return FlagErrorf("plan entry %d (%s) has a filter of its own and %s is given too: keep one of them", i+1, e.Description(), FlagSource(fl.Lookup("filter")))
+			}
+			e.Filter = pf.Filter
+		}
+		if t != nil {
+			if e.Transform != nil {
+				return FlagErrorf("plan entry %d (%s) has a transform of its own and %s is given too: keep one of them", i+1, e.Description(), FlagSource(fl.Lookup("transform")))
+			}
+			e.Transform = t
+		}
+	}
+	return nil
+}
+
+// readTransformFile reads a --transform file; "-" is not standard input
+// (the plan may be there), and a missing file is a usage error.
+func readTransformFile(path string) ([]byte, error) {
+	if strings.TrimSpace(path) == "" {
+		return nil, FlagErrorf("--transform needs a file name")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, &UsageError{Err: fmt.Errorf("cannot read the --transform file %s: %v", path, err)}
+	}
+	return data, nil
 }

@@ -19,6 +19,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ddbsync/ddbsync/pkg/transform"
 )
 
 // Plan is a whole run: one or more entries, and optionally the DynamoDB
@@ -38,6 +40,27 @@ type Entry struct {
 	Output   Table    `yaml:"output"`
 	Stream   Stream   `yaml:"stream"`
 	Backfill Backfill `yaml:"backfill"`
+	// Filter is a CEL expression of type bool: only the items for which
+	// it is true are copied ("": every item). See docs/transform.md.
+	Filter string `yaml:"filter,omitempty"`
+	// Transform reshapes the items on their way to the output (set, drop,
+	// rename), decoded strictly; nil: items are written as read.
+	Transform *transform.Transform `yaml:"transform,omitempty"`
+}
+
+// HasProgram reports whether the entry filters or transforms its items.
+func (e Entry) HasProgram() bool {
+	return strings.TrimSpace(e.Filter) != "" || e.Transform != nil
+}
+
+// Program compiles the entry's filter and transform: nil when it has
+// neither (items are copied as read). Validate compiles it once already,
+// so an error here is found before any work; it is a *transform.CompileError.
+func (e Entry) Program() (*transform.Program, error) {
+	if !e.HasProgram() {
+		return nil, nil
+	}
+	return transform.Compile(transform.Spec{Filter: e.Filter, Transform: e.Transform})
 }
 
 // Table names a DynamoDB table and how to reach it.
@@ -168,6 +191,11 @@ func Parse(data []byte, name string) (*Plan, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &Error{Msg: fmt.Sprintf("plan file %s is empty: it needs a \"plan:\" list with at least one entry (see docs/plan.md)", name)}
 		}
+		var ce *transform.CompileError
+		if errors.As(err, &ce) {
+			// A plan entry's transform: strict decoding names the line.
+			return nil, &Error{Msg: fmt.Sprintf("plan file %s: %s", name, ce)}
+		}
 		return nil, &Error{Msg: fmt.Sprintf("plan file %s: %s", name, cleanYAMLError(err))}
 	}
 	var extra yaml.Node
@@ -215,7 +243,7 @@ var yamlParserContext = map[string]string{
 // yamlKeys lists the keys allowed in each part of a plan, for messages.
 var yamlKeys = map[string]struct{ where, keys string }{
 	"Plan":     {"at the top level", "plan, checkpoint_table"},
-	"Entry":    {"in a plan entry", "input, output, stream, backfill"},
+	"Entry":    {"in a plan entry", "input, output, stream, backfill, filter, transform"},
 	"Table":    {"in a table", "table (or table_name), region, role_arn, external_id, profile, endpoint_url, mfa_serial"},
 	"Stream":   {"under stream", "disabled"},
 	"Backfill": {"under backfill", "disabled, segments, total_segments, max_wcu, max_rcu"},
@@ -225,7 +253,7 @@ var yamlKeys = map[string]struct{ where, keys string }{
 var yamlTypes = map[string]string{
 	"[]plan.Entry":  `a list of entries, each starting with "- input:"`,
 	"plan.Plan":     `a mapping with a "plan:" list`,
-	"plan.Entry":    "a mapping with input, output, stream and backfill",
+	"plan.Entry":    "a mapping with input, output, stream, backfill, filter and transform",
 	"plan.Table":    "a mapping such as {table: NAME, region: REGION}",
 	"*plan.Table":   "a mapping such as {table: NAME, region: REGION}",
 	"plan.Stream":   "a mapping such as {disabled: true}",

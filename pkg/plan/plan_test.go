@@ -364,3 +364,48 @@ func TestEntryIDAndDescription(t *testing.T) {
 		t.Errorf("ID did not change with the output region")
 	}
 }
+
+func TestFilterAndTransform(t *testing.T) {
+	yml := entryAB + "    filter: 'item.tenant == \"acme\"'\n    transform:\n      set:\n        id2: '\"T#\" + item.pk'\n      drop: [\"tmp*\"]\n      rename: {qty: quantity}\n"
+	p, err := load(t, yml, ModeSync)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := p.Entries[0]
+	if e.Filter != `item.tenant == "acme"` || e.Transform == nil || e.Transform.Set["id2"] != `"T#" + item.pk` ||
+		!reflect.DeepEqual(e.Transform.Drop, []string{"tmp*"}) || e.Transform.Rename["qty"] != "quantity" {
+		t.Fatalf("entry = %+v, transform %+v", e, e.Transform)
+	}
+	prog, err := e.Program()
+	if err != nil || prog == nil || !prog.HasFilter() || !prog.HasTransform() {
+		t.Fatalf("Program() = %v, %v", prog, err)
+	}
+	if prog, err := (Entry{}).Program(); prog != nil || err != nil {
+		t.Fatalf("an entry without filter or transform has the program %v, %v; want none", prog, err)
+	}
+
+	bad := []struct {
+		name, yml string
+		want      []string
+	}{
+		{"filter syntax", entryAB + "    filter: 'item.x =='\n", []string{"plan file plan.yml", "plan entry 1 ([aaa] ⇨ [bbb])", "filter 1:", "Syntax error", `(in "item.x ==")`}},
+		{"filter not bool", entryAB + "    filter: 'item.x + 1'\n", []string{"plan entry 1", "filter", "bool"}},
+		{"transform unknown key", entryAB + "    transform:\n      sett: {a: item.b}\n", []string{"plan file plan.yml", "transform line 5", `unknown key "sett"`}},
+		{"transform set type error", entryAB + "    transform:\n      set:\n        a: 'item.b +'\n", []string{"plan entry 1", "set a", "Syntax error"}},
+		{"transform not a mapping", entryAB + "    transform: [a]\n", []string{"transform line 4", "mapping with the keys set, drop and rename"}},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, tt.yml, ModeBackfill)
+			var pe *Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v (%T), want a *plan.Error", err, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -111,6 +111,11 @@ func (p *Plan) validate(mode Mode) *Error {
 		if b.MaxRCU < 0 {
 			return fail("backfill.max_rcu is %v; allowed: 0 (no limit) or a positive number of read units per second", b.MaxRCU)
 		}
+		// The filter and the transform are compiled and type-checked
+		// before any work: a bad expression names itself and its position.
+		if _, err := e.Program(); err != nil {
+			return fail("%v", err)
+		}
 		if e.Backfill.Disabled && e.Stream.Disabled && mode != ModeDiff {
 			idle++
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ddbsync/ddbsync/pkg/backfill"
 	"github.com/ddbsync/ddbsync/pkg/diff"
+	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
@@ -216,10 +217,19 @@ func Check(ctx context.Context, cfg Config) error {
 				Common: job.Common{
 					InputTable: cfg.InputTable, OutputTable: cfg.OutputTable,
 					Store: cfg.Store, StateKey: cfg.StateKey, Leases: cfg.Leases,
+					Program: cfg.Program, SkipFailedItems: cfg.SkipFailedItems,
 				},
 				Source: cfg.Source, Dest: cfg.Dest, Streams: cfg.Streams,
 				StreamARN: h.StreamARN, UntilCaughtUp: cfg.UntilCaughtUp,
 			})
+		}
+		// The stream's own checks of the filter and transform (the old
+		// images a computed output key needs) before the copy writes.
+		if err := checkStreamProgram(ctx, cfg, info); err != nil {
+			return err
+		}
+		if err := checkReconcileProgram(ctx, cfg, info, ok, &h); err != nil {
+			return err
 		}
 		if cfg.Leases != nil {
 			if cfg.UntilCaughtUp {
@@ -247,6 +257,57 @@ func Check(ctx context.Context, cfg Config) error {
 			}
 		}
 		return backfill.Check(ctx, cfg.backfillConfig(h))
+	}
+	return nil
+}
+
+// checkStreamProgram checks, before the copy, what the stream phase
+// checks of the filter and transform when it starts: against the output
+// table's key, or the input's when --create-output-table will create it.
+func checkStreamProgram(ctx context.Context, cfg Config, info stream.StreamInfo) error {
+	if cfg.Program == nil {
+		return nil
+	}
+	keys := info.Keys
+	out, err := dynamo.DescribeTable(ctx, cfg.Dest, cfg.OutputTable, "")
+	var nf *dynamo.NotFoundError
+	switch {
+	case errors.As(err, &nf) && cfg.BackfillConfig.CreateOutputTable:
+	case err != nil:
+		return err
+	default:
+		keys = dynamo.KeySchemaOf(out)
+	}
+	return stream.CheckProgram(stream.Config{Common: cfg.Common}, info, keys)
+}
+
+// checkReconcileProgram refuses, before the copy, a reconciliation that
+// cannot work with the transform: to delete an output item the input
+// lacks, the item must name the input item it was copied from, by an
+// unchanged copy of each input key attribute (kept, renamed, or set by a
+// plain selection). recorded says whether h is the recorded handover.
+func checkReconcileProgram(ctx context.Context, cfg Config, info stream.StreamInfo, recorded bool, h *Handover) error {
+	if cfg.Program == nil || !cfg.Backfill {
+		return nil
+	}
+	need := cfg.DeleteExtra
+	if recorded {
+		need = h.Backfill && h.Reconcile
+	} else if !need {
+		earlier, err := earlierCopy(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		need = earlier != ""
+	}
+	if !need {
+		return nil
+	}
+	for _, name := range info.Keys.Names() {
+		if _, ok := cfg.Program.Carrier(name); !ok {
+			return &plan.Error{Msg: fmt.Sprintf("sync must delete the output items the input lacks after its copy (--delete-extra, or an earlier copy of this entry), but the transform keeps no unchanged copy of the input key attribute %s in the output items, so an output item does not name the input item it was copied from: keep the input's key attributes in the output (passed through, renamed, or set by a plain selection such as item.%s), or empty the output table and remove the entry's state first",
+				name, name)}
+		}
 	}
 	return nil
 }
@@ -529,6 +590,10 @@ func reconcileOnce(ctx context.Context, cfg Config, key string) error {
 		DeleteExtra: true,
 		ExtraOnly:   true,
 		Logger:      cfg.Logger,
+		// An output item the input lacks is one no input item, filtered
+		// and transformed, maps to.
+		Program:         cfg.Program,
+		SkipFailedItems: cfg.SkipFailedItems,
 	})
 	if err != nil {
 		return err

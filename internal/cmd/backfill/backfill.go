@@ -157,6 +157,10 @@ func EntryConfig(e *cmdutil.RunEntry, store state.Store, skipExpired, createOutp
 	if err != nil {
 		return backfill.Config{}, &plan.Error{Msg: err.Error()}
 	}
+	prog, err := e.Entry.Program() // compiled once already by the plan's validation
+	if err != nil {
+		return backfill.Config{}, &plan.Error{Msg: err.Error()}
+	}
 	return backfill.Config{
 		Common: job.Common{
 			InputTable:  e.Entry.Input.Table,
@@ -165,6 +169,7 @@ func EntryConfig(e *cmdutil.RunEntry, store state.Store, skipExpired, createOutp
 			StateKey:    e.Entry.ID(),
 			Stats:       e.Stats,
 			Logger:      e.Log,
+			Program:     prog,
 		},
 		Source:            e.In.DynamoDB,
 		Dest:              e.Out.DynamoDB,
@@ -195,6 +200,7 @@ func backfillRun(opts *Options) error {
 			return err
 		}
 		cfgs[i].CreateOutputStream = opts.CreateOutputStream
+		cfgs[i].SkipFailedItems = opts.PlanFlags.SkipFailedItems
 		// With a checkpoint table, the workers share the segments through
 		// leases (unless a static split names this worker's segments).
 		if r.Leases != nil && len(cfgs[i].Segments) == 0 {
@@ -252,8 +258,12 @@ func summary(res backfill.Result, err error) string {
 	if secs <= 0 {
 		secs = 1
 	}
-	s := fmt.Sprintf("Summary: backfill %s: %d items read, %d written, %d skipped, %d failed in %s; consumed %.1f WCU (%.1f/s), %.1f RCU (%.1f/s)",
-		status, res.ItemsRead, res.ItemsWritten, res.ItemsSkipped, res.ItemsFailed, res.Duration.Round(time.Second),
+	skipped := fmt.Sprintf("%d skipped", res.ItemsSkipped)
+	if res.ItemsFiltered > 0 {
+		skipped += fmt.Sprintf(" (%d by the filter)", res.ItemsFiltered)
+	}
+	s := fmt.Sprintf("Summary: backfill %s: %d items read, %d written, %s, %d failed in %s; consumed %.1f WCU (%.1f/s), %.1f RCU (%.1f/s)",
+		status, res.ItemsRead, res.ItemsWritten, skipped, res.ItemsFailed, res.Duration.Round(time.Second),
 		res.ConsumedWCU, res.ConsumedWCU/secs, res.ConsumedRCU, res.ConsumedRCU/secs)
 	if res.ItemsUnfinished > 0 {
 		s += fmt.Sprintf("; %d items in flight will be copied again on resume", res.ItemsUnfinished)

@@ -342,6 +342,29 @@ func iamPolicyRun(ctx context.Context, o *Options) error {
 	if err != nil {
 		return cmdutil.Usagef("%v", err)
 	}
+	o.noteOldImages()
 	_, err = o.IO.Out.Write(p.JSON())
 	return err
+}
+
+// noteOldImages says, on standard error, which entries of a stream or
+// sync need the input's stream to carry old images: those whose
+// transform may compute the output key from attributes other than the
+// input key (the output table's key is not known here; stream and sync
+// check it at start). The policy itself is the same.
+func (o *Options) noteOldImages() {
+	if o.Command != "stream" && o.Command != "sync" {
+		return
+	}
+	switch o.Flags.StreamViewType {
+	case "NEW_AND_OLD_IMAGES", "OLD_IMAGE":
+		return
+	}
+	for _, e := range o.Plan.Entries {
+		if e.Transform == nil || e.Stream.Disabled {
+			continue
+		}
+		fmt.Fprintf(o.IO.ErrOut, "Note: %s has a transform: if it computes the output table's key from attributes other than the input key, the input table's stream must carry old images (view type NEW_AND_OLD_IMAGES or OLD_IMAGE), or %s refuses to start; the permissions are the same\n",
+			e.Description(), o.Command)
+	}
 }

@@ -320,3 +320,29 @@ func TestPolicyWithCheckpointTableFlag(t *testing.T) {
 		t.Errorf("diff with --checkpoint-table: exit %d, stderr %q", code, errOut)
 	}
 }
+
+func TestPolicyNotesTheOldImagesOfATransform(t *testing.T) {
+	isolate(t)
+	tr := filepath.Join(t.TempDir(), "t.yml")
+	if err := os.WriteFile(tr, []byte("set:\n  id: item.email\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"iam-policy", "sync", "--input-table", "orders", "--input-region", "us-east-1", "--output-table", "users",
+		"--account-id", "123456789012", "--transform", tr}
+	code, out, errOut := run(t, "", nil, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	_, plain, _ := run(t, "", nil, args[:len(args)-2]...)
+	if out != plain {
+		t.Errorf("the policy changed with a transform:\n%s\nwithout:\n%s", out, plain)
+	}
+	if !strings.Contains(errOut, "[orders] ⇨ [users] has a transform") || !strings.Contains(errOut, "NEW_AND_OLD_IMAGES or OLD_IMAGE") {
+		t.Errorf("stderr lacks the old-image note: %q", errOut)
+	}
+	// A stream known to carry old images needs no note.
+	_, _, errOut = run(t, "", nil, append(args, "--stream-view-type", "NEW_AND_OLD_IMAGES")...)
+	if errOut != "" {
+		t.Errorf("stderr with old images: %q", errOut)
+	}
+}

@@ -142,6 +142,10 @@ func streamRun(opts *Options) error {
 	}
 	cfgs := make([]stream.Config, len(r.Entries))
 	for i, e := range r.Entries {
+		prog, err := e.Entry.Program() // compiled once already by the plan's validation
+		if err != nil {
+			return &plan.Error{Msg: err.Error()}
+		}
 		cfgs[i] = stream.Config{
 			Common: job.Common{
 				InputTable:  e.Entry.Input.Table,
@@ -151,6 +155,9 @@ func streamRun(opts *Options) error {
 				Stats:       e.Stats,
 				Logger:      e.Log,
 				Now:         f.Now,
+				Program:     prog,
+
+				SkipFailedItems: opts.PlanFlags.SkipFailedItems,
 			},
 			Streams:        e.In.Streams,
 			Source:         e.In.DynamoDB,
@@ -204,6 +211,9 @@ func Summary(st *stats.Entry, d time.Duration, err error) string {
 	s := fmt.Sprintf("Summary: stream %s: %d records read, %d applied, %d skipped in %s; consumed %.1f WCU; %d retries (%d throttled)",
 		status, st.RecordsRead.Load(), st.RecordsApplied.Load(), st.RecordsSkipped.Load(), d.Round(time.Second), st.ConsumedWCU.Load(),
 		st.Retries.Load(), st.Throttles.Load())
+	if n := st.RecordsFailed.Load(); n > 0 {
+		s += fmt.Sprintf("; %d records failed the filter or transform (logged with their keys)", n)
+	}
 	if last := st.LastApplied.Load(); last > 0 {
 		s += fmt.Sprintf("; last applied change made at %s", time.UnixMilli(last).UTC().Format(time.RFC3339))
 	}

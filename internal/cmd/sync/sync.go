@@ -183,6 +183,9 @@ func syncRun(opts *Options) error {
 				Stats:       e.Stats,
 				Logger:      e.Log,
 				Now:         f.Now,
+				// One filter and transform for the copy and the stream.
+				Program:         bf.Program,
+				SkipFailedItems: opts.PlanFlags.SkipFailedItems,
 			},
 			Source:         e.In.DynamoDB,
 			Dest:           e.Out.DynamoDB,
