@@ -35,6 +35,9 @@ type EntriesRun struct {
 	Entries []*RunEntry
 	// Start is when Run started the entries.
 	Start time.Time
+	// Notes are what a dry run found about the run as a whole (a
+	// checkpoint table it would create).
+	Notes []string
 	// FailFast stops the other entries (cleanly, checkpointed) as soon as
 	// one fails: for stream and sync, which would otherwise run on for
 	// ever with a dead entry that only its log line reports.
@@ -71,7 +74,13 @@ func (f *Factory) SetupEntries(ctx context.Context, p *plan.Plan, lf *LeaseFlags
 	}
 	prov := f.Creds(nil)
 	worker := lease.NewWorkerID()
-	store, err := f.CheckpointStore(ctx, p, prov, worker)
+	var store state.Store
+	var note string
+	if f.ReadOnly {
+		store, note, err = f.dryRunCheckpointStore(ctx, p, prov, worker)
+	} else {
+		store, err = f.CheckpointStore(ctx, p, prov, worker)
+	}
 	if err != nil {
 		if p.CheckpointTable == nil {
 			return nil, &UsageError{Err: err}
@@ -79,8 +88,16 @@ func (f *Factory) SetupEntries(ctx context.Context, p *plan.Plan, lf *LeaseFlags
 		return nil, err
 	}
 	r := &EntriesRun{Ctx: ctx, Logger: logger, Store: store, Registry: stats.NewRegistry(), f: f}
-	// With a checkpoint table, the workers share the work through leases.
-	if ds, ok := store.(*state.DynamoStore); ok {
+	if note != "" {
+		r.Notes = append(r.Notes, note)
+	}
+	// With a checkpoint table, the workers share the work through leases
+	// (a dry run only reads them).
+	under := store
+	if ro, ok := store.(ReadOnlyStore); ok {
+		under = ro.Store
+	}
+	if ds, ok := under.(*state.DynamoStore); ok {
 		r.Leases = lease.NewManager(ds, worker, lf.LeaseOptions(logger))
 	}
 	for _, e := range p.Entries {

@@ -72,6 +72,11 @@ type Factory struct {
 	// MFAToken is the --mfa-token of the command being run (set by the
 	// root command); Creds(nil) uses it for whichever MFA device asks.
 	MFAToken string
+	// ReadOnly is set by a dry run (--dry-run): the checkpoint stores it
+	// returns refuse every write, so neither the state directory nor a
+	// checkpoint document is ever written, and CheckpointStore creates no
+	// checkpoint table.
+	ReadOnly bool
 
 	logOnce sync.Once
 	logger  *zap.Logger
@@ -189,9 +194,17 @@ func (f *Factory) Creds(mfaTokens map[string]string) *creds.Provider {
 	return creds.New(opts)
 }
 
-// StateStore returns the checkpoint store of --state-dir.
+// StateStore returns the checkpoint store of --state-dir (read-only when
+// f.ReadOnly). The directory is created by the first write only.
 func (f *Factory) StateStore() (state.Store, error) {
-	return state.NewFileStore(f.Globals.StateDir)
+	s, err := state.NewFileStore(f.Globals.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	if f.ReadOnly {
+		return ReadOnlyStore{Store: s}, nil
+	}
+	return s, nil
 }
 
 // Status starts the run observers, and the status display when one is

@@ -18,17 +18,22 @@ const (
 	OutputJSON = "json"
 )
 
-// OutputFlags are --output of backfill, stream and sync.
+// OutputFlags are --output and --dry-run of backfill, stream and sync.
 type OutputFlags struct {
 	// Output is --output: "text", or "json" for one result object on
 	// standard output, the logs going to standard error.
 	Output string
+	// DryRun is --dry-run: run every check a real run makes, write
+	// nothing, and report what the run would do.
+	DryRun bool
 }
 
-// AddOutputFlags registers --output on cmd.
+// AddOutputFlags registers --output and --dry-run on cmd.
 func AddOutputFlags(cmd *cobra.Command, o *OutputFlags) {
 	StringEnumFlag(cmd, cmd.Flags(), &o.Output, "output", OutputText, []string{OutputText, OutputJSON},
 		"result format; json prints one object on standard output at the end (also when interrupted or failed) and sends the logs to standard error (docs/usage.md)")
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false,
+		"check everything a run checks before writing, write nothing, and print what it would do: approximate items and bytes, segments, capacity units and duration (exit 0: it would start, 2: refused)")
 }
 
 // JSON reports whether the result goes to standard output as JSON.
@@ -36,8 +41,12 @@ func (o *OutputFlags) JSON() bool { return o.Output == OutputJSON }
 
 // Begin prepares the run's output: with --output json, standard output
 // carries only the result object, so the logs (and the progress log) move
-// to standard error; a --log-file keeps them. restore undoes it.
+// to standard error; a --log-file keeps them. With --dry-run the factory
+// becomes read-only (see Factory.ReadOnly). restore undoes it.
 func (o *OutputFlags) Begin(f *Factory) (restore func()) {
+	if o.DryRun {
+		f.ReadOnly = true
+	}
 	if !o.JSON() {
 		return func() {}
 	}
@@ -48,7 +57,9 @@ func (o *OutputFlags) Begin(f *Factory) (restore func()) {
 // may be added, never renamed.
 type Result struct {
 	Command         string        `json:"command"`
+	DryRun          bool          `json:"dry_run,omitempty"`
 	Entries         []EntryResult `json:"entries"`
+	Notes           []string      `json:"notes,omitempty"`
 	DurationSeconds float64       `json:"duration_seconds"`
 }
 
@@ -59,7 +70,7 @@ type EntryResult struct {
 	Input  string `json:"input"`  // REGION:TABLE
 	Output string `json:"output"` // REGION:TABLE
 	// Phase is complete, stopped (interrupted; progress is checkpointed)
-	// or failed.
+	// or failed; a dry run says would-start or refused.
 	Phase           string  `json:"phase"`
 	ItemsRead       int64   `json:"items_read"`
 	ItemsWritten    int64   `json:"items_written"`
@@ -73,13 +84,17 @@ type EntryResult struct {
 	Throttles       int64   `json:"throttles"`
 	Error           string  `json:"error"`
 	DurationSeconds float64 `json:"duration_seconds"`
+	// Estimate is what a dry run expects the run to do.
+	Estimate *Estimate `json:"estimate,omitempty"`
 }
 
 // Phases of an EntryResult.
 const (
-	PhaseComplete = "complete"
-	PhaseStopped  = "stopped"
-	PhaseFailed   = "failed"
+	PhaseComplete   = "complete"
+	PhaseStopped    = "stopped"
+	PhaseFailed     = "failed"
+	PhaseWouldStart = "would-start"
+	PhaseRefused    = "refused"
 )
 
 // entryResult fills the counters of an EntryResult from st.

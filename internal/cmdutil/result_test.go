@@ -5,12 +5,48 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ddbsync/ddbsync/internal/iostreams"
 )
+
+func TestCopyUnits(t *testing.T) {
+	tests := []struct {
+		name                 string
+		items, bytes         int64
+		fraction, maxR, maxW float64
+		toCopy               int64
+		rcu, wcu             float64
+		duration             float64 // -1: unbounded
+	}{
+		// 1,000 items of 1,500 bytes: 2 WCU each; 1,500,000 bytes are
+		// 367 started 4 KB pages, half a unit each.
+		{"budget on writes", 1000, 1_500_000, 1, 0, 100, 1000, 183.5, 2000, 20},
+		{"reads slower than writes", 1000, 1_500_000, 1, 1, 100, 1000, 183.5, 2000, 183.5},
+		{"unbounded", 1000, 1_500_000, 1, 0, 0, 1000, 183.5, 2000, -1},
+		{"half the segments left", 1000, 1_500_000, 0.5, 0, 0, 500, 92, 1000, -1},
+		{"tiny items cost one unit", 10, 100, 1, 0, 0, 10, 0.5, 10, -1},
+		{"empty table", 0, 0, 1, 0, 10, 0, 0, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, rcu, wcu, d := CopyUnits(tt.items, tt.bytes, tt.fraction, tt.maxR, tt.maxW)
+			if n != tt.toCopy || rcu != tt.rcu || wcu != tt.wcu {
+				t.Errorf("got %d items, %v RCU, %v WCU; want %d, %v, %v", n, rcu, wcu, tt.toCopy, tt.rcu, tt.wcu)
+			}
+			switch {
+			case tt.duration < 0 && d != nil:
+				t.Errorf("duration %v, want unbounded (nil)", *d)
+			case tt.duration >= 0 && (d == nil || *d != tt.duration):
+				t.Errorf("duration %v, want %v", d, tt.duration)
+			}
+		})
+	}
+}
 
 // The result object: phases from the entries' errors and the
 // interruption, counters from the stats, every field present.
@@ -61,5 +97,31 @@ func TestResultPhases(t *testing.T) {
 	res := r.Result("stream")
 	if res.Entries[0].Phase != PhaseStopped || res.Entries[1].Phase != PhaseStopped {
 		t.Errorf("after the interruption: %+v", res.Entries)
+	}
+}
+
+// A dry run's store refuses writes, and the state directory is never
+// created.
+func TestReadOnlyStateStore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	ios, _, _, _ := iostreams.Test()
+	f := &Factory{IOStreams: ios, Globals: DefaultGlobals(), ReadOnly: true}
+	f.Globals.StateDir = dir
+	s, err := f.StateStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(context.Background(), "a/b", map[string]int{"x": 1}); !errors.Is(err, ErrDryRunWrite) {
+		t.Errorf("Put: %v, want ErrDryRunWrite", err)
+	}
+	if err := s.Delete(context.Background(), "a/b"); !errors.Is(err, ErrDryRunWrite) {
+		t.Errorf("Delete: %v, want ErrDryRunWrite", err)
+	}
+	var v map[string]int
+	if ok, err := s.Get(context.Background(), "a/b", &v); ok || err != nil {
+		t.Errorf("Get: %v %v", ok, err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("state directory %s exists (%v)", dir, err)
 	}
 }

@@ -23,4 +23,5 @@ func TestE2E(t *testing.T) {
 	t.Run("Faults", func(t *testing.T) { testFaults(t, bin) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, bin) })
 	t.Run("OutputJSON", func(t *testing.T) { testOutputJSON(t, bin) })
+	t.Run("DryRun", func(t *testing.T) { testDryRun(t, bin) })
 }

@@ -1,14 +1,19 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -41,6 +46,16 @@ func runBin(t *testing.T, bin string, args ...string) (code int, stdout, stderr 
 	p := start(t, bin, args[0], args...)
 	code = p.wait(t, 3*time.Minute)
 	return code, p.out.String(), p.errOut.String()
+}
+
+func tableExists(t *testing.T, c *dynamodb.Client, name string) bool {
+	t.Helper()
+	_, err := c.DescribeTable(context.Background(), &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+	var nf *types.ResourceNotFoundException
+	if err != nil && !errors.As(err, &nf) {
+		t.Fatalf("describe %s: %v", name, err)
+	}
+	return err == nil
 }
 
 func putN(t *testing.T, c *dynamodb.Client, table string, from, n int) {
@@ -130,7 +145,8 @@ func testOutputJSON(t *testing.T, bin string) {
 		putN(t, c, src, 0, 2000)
 		p := start(t, bin, "backfill", "backfill", "--endpoint-url", ep, "--state-dir", t.TempDir(), "--no-status",
 			"--input-table", src, "--output-table", dst, "--max-wcu", "100", "--output", "json")
-		poll(t, time.Minute, "the copy to begin", func() bool { return countItems(t, c, dst) > 0 })
+		// A few batches in, so that the counters have seen some of them.
+		poll(t, time.Minute, "the copy to begin", func() bool { return countItems(t, c, dst) >= 100 })
 		p.signal(t, syscall.SIGINT)
 		if code := p.wait(t, time.Minute); code != 130 {
 			t.Fatalf("exit %d, want 130", code)
@@ -139,6 +155,132 @@ func testOutputJSON(t *testing.T, bin string) {
 		e := res.Entries[0]
 		if e.Phase != "stopped" || e.ItemsWritten <= 0 || e.ItemsWritten >= 2000 || e.Error != "" {
 			t.Errorf("result %+v, want phase stopped with part of the items written", res)
+		}
+	})
+}
+
+// --dry-run: every check, nothing written, and an estimate whose item
+// count is the table's; a refused dry run exits 2.
+func testDryRun(t *testing.T, bin string) {
+	c, _ := ddbtest.Clients(t)
+	ep := ddbtest.Endpoint(t)
+	const n = 400
+	src := ddbtest.Name(t, "dr-src")
+	ddbtest.CreateTable(t, c, src, ddbtest.KeySpec{Hash: "pk", HashType: types.ScalarAttributeTypeS, Stream: types.StreamViewTypeNewImage})
+	putN(t, c, src, 0, n)
+	missing, ckpt := ddbtest.Name(t, "dr-out"), ddbtest.Name(t, "dr-ckpt")
+	dropTable(t, c, missing)
+	dropTable(t, c, ckpt)
+	srcItems := int64(countItems(t, c, src))
+
+	// checkNothing fails when the dry run left a trace.
+	checkNothing := func(t *testing.T, stateDir string) {
+		t.Helper()
+		if tableExists(t, c, missing) {
+			t.Errorf("the dry run created the output table %s", missing)
+		}
+		if tableExists(t, c, ckpt) {
+			t.Errorf("the dry run created the checkpoint table %s", ckpt)
+		}
+		if _, err := os.Stat(stateDir); !os.IsNotExist(err) {
+			t.Errorf("the dry run created the state directory %s (%v)", stateDir, err)
+		}
+	}
+
+	for _, command := range []string{"backfill", "sync"} {
+		t.Run(command+" json", func(t *testing.T) {
+			stateDir := filepath.Join(t.TempDir(), "state")
+			code, stdout, stderr := runBin(t, bin, command, "--endpoint-url", ep, "--state-dir", stateDir,
+				"--input-table", src, "--output-table", missing, "--create-output-table", "--max-wcu", "10",
+				"--dry-run", "--output", "json")
+			if code != 0 {
+				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+			}
+			checkNothing(t, stateDir)
+			res := oneResult(t, stdout)
+			e := res.Entries[0]
+			est := e.Estimate
+			if !res.DryRun || e.Phase != "would-start" || est == nil || est.Backfill == nil {
+				t.Fatalf("result %s", stdout)
+			}
+			if est.Items != srcItems || est.Items != n || est.OutputExists || !est.CreateOutputTable || !strings.Contains(est.OutputKeySchema, "pk (S") {
+				t.Errorf("estimate %+v, want %d items and the output to be created", est, n)
+			}
+			bf := est.Backfill
+			// 400 items of about 90 bytes: 1 WCU each, 400 WCU; ~36 kB
+			// scanned: 9 pages of 4 KB, 4.5 RCU; 40 s at 10 WCU/s.
+			wantRCU := float64((est.Bytes+4095)/4096) / 2
+			if bf.TotalSegments != 4 || bf.Segments != 4 || bf.Parallel != 4 || bf.Writers != 16 || bf.ItemsToCopy != n ||
+				bf.WriteUnits != n || bf.ReadUnits != wantRCU || bf.DurationSeconds == nil || *bf.DurationSeconds != n/10 {
+				t.Errorf("backfill estimate %+v", bf)
+			}
+			if command == "sync" && (est.Stream == nil || est.Stream.Shards < 1 || est.Stream.ViewType != "NEW_IMAGE" || est.Stream.Checkpoints != 0) {
+				t.Errorf("stream estimate %+v", est.Stream)
+			}
+		})
+	}
+
+	t.Run("text with a checkpoint table", func(t *testing.T) {
+		stateDir := filepath.Join(t.TempDir(), "state")
+		code, stdout, stderr := runBin(t, bin, "backfill", "--endpoint-url", ep, "--state-dir", stateDir,
+			"--input-table", src, "--output-table", missing, "--create-output-table", "--checkpoint-table", ckpt, "--dry-run")
+		if code != 0 {
+			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		checkNothing(t, stateDir)
+		for _, want := range []string{
+			"checkpoint table " + ckpt + " does not exist: a run would create it",
+			"a run would start",
+			fmt.Sprintf("~%d items", n),
+			"--create-output-table would create it with the key pk (S, partition key)",
+			"duration: unbounded",
+		} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("stdout lacks %q:\n%s", want, stdout)
+			}
+		}
+	})
+
+	t.Run("stream", func(t *testing.T) {
+		dst := ddbtest.Name(t, "dr-sdst")
+		ddbtest.CreateTable(t, c, dst, ddbtest.StringKey)
+		stateDir := filepath.Join(t.TempDir(), "state")
+		code, stdout, stderr := runBin(t, bin, "stream", "--endpoint-url", ep, "--state-dir", stateDir,
+			"--input-table", src, "--output-table", dst, "--dry-run", "--output", "json")
+		if code != 0 {
+			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		checkNothing(t, stateDir)
+		est := oneResult(t, stdout).Entries[0].Estimate
+		if est == nil || est.Stream == nil || est.Stream.OpenShards < 1 || est.Stream.Checkpoints != 0 ||
+			!strings.Contains(est.Stream.StartPosition, "TRIM_HORIZON") || est.Backfill != nil {
+			t.Errorf("estimate %s", stdout)
+		}
+		if n := countItems(t, c, dst); n != 0 {
+			t.Errorf("the dry run wrote %d items", n)
+		}
+	})
+
+	t.Run("refused", func(t *testing.T) {
+		noStream := ddbtest.Name(t, "dr-nostream")
+		ddbtest.CreateTable(t, c, noStream, ddbtest.StringKey)
+		for _, args := range [][]string{
+			{"backfill", "--input-table", src, "--output-table", missing},
+			{"stream", "--input-table", noStream, "--output-table", src},
+			{"sync", "--input-table", noStream, "--output-table", missing, "--create-output-table"},
+		} {
+			stateDir := filepath.Join(t.TempDir(), "state")
+			all := append(args, "--endpoint-url", ep, "--state-dir", stateDir, "--dry-run", "--output", "json")
+			code, stdout, stderr := runBin(t, bin, all...)
+			if code != 2 {
+				t.Errorf("%v: exit %d, want 2\n%s\n%s", args, code, stdout, stderr)
+				continue
+			}
+			checkNothing(t, stateDir)
+			e := oneResult(t, stdout).Entries[0]
+			if e.Phase != "refused" || e.Error == "" || e.Estimate != nil {
+				t.Errorf("%v: result %s", args, stdout)
+			}
 		}
 	})
 }

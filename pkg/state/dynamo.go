@@ -110,24 +110,43 @@ func (s *DynamoStore) Logger() *zap.Logger { return s.log }
 // an existing one. A table with another key schema is a *plan.Error (exit
 // 2): it is not ours, and nothing is written to it.
 func (s *DynamoStore) EnsureTable(ctx context.Context) error {
+	exists, creating, err := s.checkTable(ctx)
+	switch {
+	case err != nil:
+		return err
+	case !exists:
+		return s.create(ctx)
+	case creating:
+		return s.wait(ctx)
+	}
+	return nil
+}
+
+// CheckTable does EnsureTable's checks without creating or waiting for
+// anything (a dry run): exists is false when the table is missing (a run
+// would create it); a table of another key schema or one being deleted is
+// a *plan.Error.
+func (s *DynamoStore) CheckTable(ctx context.Context) (exists bool, err error) {
+	exists, _, err = s.checkTable(ctx)
+	return exists, err
+}
+
+func (s *DynamoStore) checkTable(ctx context.Context) (exists, creating bool, err error) {
 	desc, err := dynamo.DescribeTable(ctx, s.client, s.table, "")
 	var nf *dynamo.NotFoundError
 	switch {
 	case errors.As(err, &nf):
-		return s.create(ctx)
+		return false, false, nil
 	case err != nil:
-		return err
+		return false, false, err
 	}
 	if err := s.checkSchema(desc); err != nil {
-		return err
+		return true, false, err
 	}
-	switch desc.TableStatus {
-	case types.TableStatusCreating:
-		return s.wait(ctx)
-	case types.TableStatusDeleting:
-		return &plan.Error{Msg: fmt.Sprintf("checkpoint table %s is being deleted; wait until it is gone (ddbsync then creates it again) or name another table", s.table)}
+	if desc.TableStatus == types.TableStatusDeleting {
+		return true, false, &plan.Error{Msg: fmt.Sprintf("checkpoint table %s is being deleted; wait until it is gone (ddbsync then creates it again) or name another table", s.table)}
 	}
-	return nil
+	return true, desc.TableStatus == types.TableStatusCreating, nil
 }
 
 func (s *DynamoStore) create(ctx context.Context) error {

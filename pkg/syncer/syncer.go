@@ -242,21 +242,12 @@ func Check(ctx context.Context, cfg Config) error {
 		}
 	}
 	if cfg.Backfill {
-		var h *Handover
-		if cfg.Stream {
-			// The copy a resumed sync continues. A first run (no record
-			// yet) starts a copy of its own, with no checkpoint: earlier
-			// progress of the entry never counts (see recordHandover).
-			h = &Handover{}
-			ok, err := cfg.Store.Get(ctx, cfg.handoverKey(), h)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				h.Generation = "new"
-			}
+		// The copy a resumed sync continues, or a first run's own.
+		bc, err := CopyConfig(ctx, cfg)
+		if err != nil {
+			return err
 		}
-		return backfill.Check(ctx, cfg.backfillConfig(h))
+		return backfill.Check(ctx, bc)
 	}
 	return nil
 }

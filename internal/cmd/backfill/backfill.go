@@ -216,6 +216,9 @@ func backfillRun(opts *Options) error {
 		}
 		return backfill.Check(r.Ctx, cfgs[i])
 	}
+	if opts.Output.DryRun {
+		return r.DryRun(&opts.Output, "backfill", check, func(i int) (*cmdutil.Estimate, error) { return Estimate(r.Ctx, cfgs[i]) })
+	}
 	if err := r.Check(check); err != nil {
 		return err
 	}

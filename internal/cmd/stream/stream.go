@@ -184,6 +184,11 @@ func streamRun(opts *Options) error {
 		}
 		return stream.Validate(r.Ctx, c)
 	}
+	if opts.Output.DryRun {
+		return r.DryRun(&opts.Output, "stream", check, func(i int) (*cmdutil.Estimate, error) {
+			return Estimate(r.Ctx, cfgs[i], r.Leases, StartOldest)
+		})
+	}
 	if err := r.Check(check); err != nil {
 		if r.Interrupted() {
 			// Interrupted before anything started.

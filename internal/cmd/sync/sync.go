@@ -203,7 +203,11 @@ func syncRun(opts *Options) error {
 			cfgs[i].Leases = &job.Leases{Manager: r.Leases, Entry: e.Entry}
 		}
 	}
-	if err := r.Check(func(i int) error { return syncer.Check(r.Ctx, cfgs[i]) }); err != nil {
+	check := func(i int) error { return syncer.Check(r.Ctx, cfgs[i]) }
+	if opts.Output.DryRun {
+		return r.DryRun(&opts.Output, "sync", check, func(i int) (*cmdutil.Estimate, error) { return estimate(r, cfgs[i]) })
+	}
+	if err := r.Check(check); err != nil {
 		return err
 	}
 
