@@ -24,4 +24,5 @@ func TestE2E(t *testing.T) {
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, bin) })
 	t.Run("OutputJSON", func(t *testing.T) { testOutputJSON(t, bin) })
 	t.Run("DryRun", func(t *testing.T) { testDryRun(t, bin) })
+	t.Run("ETA", func(t *testing.T) { testETA(t, bin) })
 }

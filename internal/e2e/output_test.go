@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -283,4 +285,54 @@ func testDryRun(t *testing.T, bin string) {
 			}
 		}
 	})
+}
+
+// A rate-limited copy logs, off a terminal, progress lines with the
+// percentage of the approximate item count and the time left.
+func testETA(t *testing.T, bin string) {
+	c, _ := ddbtest.Clients(t)
+	src, dst := ddbtest.Name(t, "eta-src"), ddbtest.Name(t, "eta-dst")
+	ddbtest.CreateTable(t, c, src, ddbtest.StringKey)
+	ddbtest.CreateTable(t, c, dst, ddbtest.StringKey)
+	putN(t, c, src, 0, 600)
+	code, stdout, stderr := runBin(t, bin, "backfill", "--endpoint-url", ddbtest.Endpoint(t), "--state-dir", t.TempDir(),
+		"--input-table", src, "--output-table", dst, "--max-wcu", "100", "--progress-interval", "1s")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// 600 items at 100 WCU/s: about 6 s, so several progress blocks, the
+	// later ones with a rate and so a time left.
+	re := regexp.MustCompile(`backfill running, [\d,]+ items written of ~600 \((\d+)%\), (~?\S+) left`)
+	ms := re.FindAllStringSubmatch(stdout, -1)
+	if len(ms) == 0 {
+		t.Fatalf("no progress line with a percentage and a time left:\n%s", stdout)
+	}
+	withTime := 0
+	for _, m := range ms {
+		if pct, _ := strconv.Atoi(m[1]); pct > 100 {
+			t.Errorf("percent over 100 in %q", m[0])
+		}
+		switch m[2] {
+		case "—": // no rate yet
+		case "<1s":
+			withTime++
+		default:
+			d, err := time.ParseDuration(strings.TrimPrefix(m[2], "~"))
+			if err != nil || d < 0 || d > time.Minute {
+				t.Errorf("time left %q in %q: want a duration under a minute", m[2], m[0])
+			}
+			withTime++
+		}
+	}
+	if withTime == 0 {
+		t.Errorf("no progress line had a time left:\n%s", strings.Join(lines(ms), "\n"))
+	}
+}
+
+func lines(ms [][]string) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m[0])
+	}
+	return out
 }

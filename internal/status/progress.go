@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"time"
 
@@ -89,6 +90,13 @@ func (p *Progress) Log() {
 		}
 		if s.ApproxItems > 0 {
 			fields = append(fields, zap.Int64("approx_items", s.ApproxItems))
+			if p.Kind != "diff" && s.Backfill == stats.Running {
+				// The time left is absent until there is a rate.
+				fields = append(fields, zap.Int64("percent", s.percent()))
+				if left, ok := s.left(); ok {
+					fields = append(fields, zap.Float64("left_seconds", math.Round(left.Seconds())))
+				}
+			}
 		}
 		l.Info("progress", fields...)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -35,8 +36,8 @@ func TestProgressBlockText(t *testing.T) {
 	}
 	want := []string{
 		"Progress update · sync · 20m0s elapsed",
-		"[us-east-1:orders] ⇨ [eu-west-1:orders]: backfill running, 812,060 items written of ~1,200,000 (67%); stream pending; 10 items/s, buffer 40/64, 11 WCU/s; 20m0s elapsed",
-		"[customers] ⇨ [customers-copy]: backfill complete, 52,113 items written; stream running, 1,250 records applied (~2s latent); 0 items/s, buffer 17/64, 0 WCU/s; 20m0s elapsed",
+		"[us-east-1:orders] ⇨ [eu-west-1:orders]: backfill running, 812,060 items written of ~1,200,000 (67%), ~10h43m left; stream pending; 10 items/s, buffer 40/64, 11 WCU/s; 20m0s elapsed",
+		"[customers] ⇨ [customers-copy]: backfill complete, 52,113 items written; stream running, 1,250 records applied (~2s behind); 0 items/s, buffer 17/64, 0 WCU/s; 20m0s elapsed",
 		"[events] ⇨ [a-very-long-output-table-name-for-the-events-service]: backfill failed, 1,500 items written, 3 failed; stream skipped; 0 items/s, buffer 0/0, 0 WCU/s; 20m0s elapsed",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -66,6 +67,10 @@ func TestProgressBlockJSON(t *testing.T) {
 	if m["items_written"] != float64(812_060) || m["backfill"] != "running" || m["stream"] != "pending" ||
 		m["entry"] != "[us-east-1:orders] ⇨ [eu-west-1:orders]" || m["items_per_second"] != 1206.0 || m["elapsed"] != "10s" {
 		t.Errorf("unexpected progress fields: %v", m)
+	}
+	// 387,940 items left at 1,206/s.
+	if m["percent"] != 67.0 || m["left_seconds"] != 322.0 || m["approx_items"] != 1_200_000.0 {
+		t.Errorf("percent %v, left_seconds %v, approx_items %v; want 67, 322, 1200000", m["percent"], m["left_seconds"], m["approx_items"])
 	}
 }
 
@@ -114,4 +119,46 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// The time left comes from the rate over the last interval, not since the
+// start; it is "—" without a rate or past the approximate count, never
+// negative, and capped; the percent is capped at 100.
+func TestTimeLeft(t *testing.T) {
+	c := newClock()
+	reg := stats.NewRegistry()
+	e := reg.Add(stats.NewEntry("in", "out"))
+	e.ApproxItems.Store(1000)
+	stats.SetPhase(&e.BackfillPhase, stats.Running)
+	d := New(Options{Out: io.Discard, Now: c.Now, Kind: "backfill", Registry: reg})
+	d.Prime()
+	line := func() string {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return plainBody("backfill", d.snapshot(false)[0])
+	}
+	steps := []struct {
+		add, skipped int64 // items written and skipped in the next 10 s
+		approx       int64 // the approximate count from now on (0: unchanged)
+		want         string
+	}{
+		{0, 0, 0, "0 items written of ~1,000 (0%), — left"},                              // no rate yet
+		{100, 0, 0, "100 items written of ~1,000 (10%), ~1m30s left"},                    // 900 at 10/s
+		{500, 0, 0, "600 items written of ~1,000 (60%), ~8s left"},                       // 400 at 50/s: the last interval only
+		{0, 100, 0, "600 items written of ~1,000 (70%), 100 skipped, ~30s left"},         // skipped items count as copied
+		{0, 0, 0, "600 items written of ~1,000 (70%), 100 skipped, — left"},              // stalled: no rate
+		{1, 0, 1e9, "601 items written of ~1,000,000,000 (0%), 100 skipped, >100h left"}, // at 0.1/s: capped
+		{900, 0, 1000, "1,501 items written of ~1,000 (100%), 100 skipped, — left"},      // past the approximate count
+	}
+	for i, st := range steps {
+		c.Add(10 * time.Second)
+		e.ItemsWritten.Add(st.add)
+		e.ItemsSkipped.Add(st.skipped)
+		if st.approx > 0 {
+			e.ApproxItems.Store(st.approx)
+		}
+		if got := line(); !strings.Contains(got, "backfill running, "+st.want+";") {
+			t.Errorf("step %d: %q, want it to contain %q", i, got, st.want)
+		}
+	}
 }

@@ -29,6 +29,9 @@ type snap struct {
 	// Rates per second over the last interval (or the whole run for the
 	// final state).
 	ItemsRate, RCURate, WCURate float64
+	// CopyRate is the backfill's items per second over the moving window
+	// of the time left (0: no rate yet, or the final state).
+	CopyRate float64
 }
 
 func takeSnap(e *stats.Entry) snap {
@@ -59,6 +62,57 @@ func takeSnap(e *stats.Entry) snap {
 		BufferLen:      e.BufferLen.Load(),
 		BufferCap:      e.BufferCap.Load(),
 	}
+}
+
+// copied is how many of the input's items the backfill has dealt with:
+// written, skipped or failed.
+func (s snap) copied() int64 { return s.ItemsWritten + s.ItemsSkipped + s.ItemsFailed }
+
+// maxLeft bounds the time left shown: beyond it the estimate means
+// nothing (a stalled copy, a table far larger than its count).
+const maxLeft = 100 * time.Hour
+
+// left is the estimated time left of a running backfill, and whether
+// there is one: the items of the approximate count not yet copied at the
+// recent rate. There is none before a rate is known, and none once the
+// copy went past the approximate count (it is hours old on AWS).
+func (s snap) left() (time.Duration, bool) {
+	remaining := s.ApproxItems - s.copied()
+	if s.Backfill != stats.Running || s.ApproxItems <= 0 || remaining <= 0 || s.CopyRate <= 0 {
+		return 0, false
+	}
+	secs := float64(remaining) / s.CopyRate
+	if secs >= maxLeft.Seconds() {
+		return maxLeft, true
+	}
+	return time.Duration(secs * float64(time.Second)), true
+}
+
+// leftText formats the time left: "~2m30s", "~1h5m", ">100h", or "—"
+// when there is no estimate.
+func (s snap) leftText() string {
+	d, ok := s.left()
+	switch {
+	case !ok:
+		return "—"
+	case d >= maxLeft:
+		return ">" + strings.TrimSuffix(maxLeft.String(), "0m0s")
+	case d < time.Second:
+		return "<1s"
+	case d < time.Hour:
+		return "~" + d.Round(time.Second).String()
+	default:
+		return "~" + strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	}
+}
+
+// percent is how much of the approximate item count the backfill has
+// copied, at most 100 (the count is approximate).
+func (s snap) percent() int64 {
+	if s.ApproxItems <= 0 {
+		return 0
+	}
+	return min(100, s.copied()*100/s.ApproxItems)
 }
 
 // progressCount is the counter the items/s rate is computed from.
@@ -105,9 +159,7 @@ func columnsFor(kind string) []column {
 	}
 	cols := []column{table, details}
 	if kind != "stream" {
-		cols = append(cols, column{"BACKFILL", func(s snap, full bool) cell {
-			return countCell(s.Backfill, s.ItemsWritten, s.ApproxItems, s.ItemsFailed, full)
-		}})
+		cols = append(cols, column{"BACKFILL", backfillCell})
 	}
 	if kind != "backfill" {
 		cols = append(cols, column{"STREAM", streamCell})
@@ -149,6 +201,22 @@ func repairedCell(s snap, full bool) cell {
 		t += " +" + num(s.Deleted, full) + " del"
 	}
 	return cell{text: t}
+}
+
+// backfillCell is the BACKFILL cell: countCell, and while running the
+// percent of the approximate item count copied and the time left.
+func backfillCell(s snap, full bool) cell {
+	c := countCell(s.Backfill, s.ItemsWritten, 0, s.ItemsFailed, full)
+	if s.Backfill != stats.Running || s.ApproxItems <= 0 {
+		return c
+	}
+	left := s.leftText()
+	if full {
+		left += " left"
+	}
+	n := num(s.ItemsWritten, full)
+	c.text = fmt.Sprintf("%s (%d%%, %s)", n, s.percent(), left) + strings.TrimPrefix(c.text, n)
+	return c
 }
 
 // countCell is a BACKFILL or SCANNED cell: the phase marker, or the count
@@ -197,7 +265,7 @@ func streamCell(s snap, full bool) cell {
 	case stats.Complete:
 		return cell{text: "-COMPLETE- (" + num(s.RecordsApplied, full) + ")", class: good}
 	}
-	return cell{text: num(s.RecordsApplied, full) + " (" + latency(s.LatencyMillis) + " latent)"}
+	return cell{text: num(s.RecordsApplied, full) + " (" + latency(s.LatencyMillis) + " behind)"}
 }
 
 // styles colour the block; with a renderer whose output is no terminal
@@ -382,12 +450,19 @@ func plainBody(kind string, s snap) string {
 		parts = append(parts, fmt.Sprintf("%s items/s, %s RCU/s", exact(int64(s.ItemsRate+0.5)), exact(int64(s.RCURate+0.5))))
 	} else {
 		if kind != "stream" {
-			b := "backfill " + phaseText(s.Backfill, s.ItemsWritten, s.ApproxItems, "items written")
+			b := "backfill " + phaseText(s.Backfill, s.ItemsWritten, 0, "items written")
+			running := s.Backfill == stats.Running && s.ApproxItems > 0
+			if running {
+				b += fmt.Sprintf(" of ~%s (%d%%)", exact(s.ApproxItems), s.percent())
+			}
 			if s.ItemsFailed > 0 {
 				b += ", " + exact(s.ItemsFailed) + " failed"
 			}
 			if s.ItemsSkipped > 0 {
 				b += ", " + exact(s.ItemsSkipped) + " skipped"
+			}
+			if running {
+				b += ", " + s.leftText() + " left"
 			}
 			parts = append(parts, b)
 		}
@@ -396,7 +471,7 @@ func plainBody(kind string, s snap) string {
 			if s.Stream != stats.Pending && s.Stream != stats.Skipped {
 				t += ", " + exact(s.RecordsApplied) + " records applied"
 				if s.Stream == stats.Running {
-					t += " (" + latency(s.LatencyMillis) + " latent)"
+					t += " (" + latency(s.LatencyMillis) + " behind)"
 				}
 			}
 			parts = append(parts, t)

@@ -31,6 +31,10 @@ const (
 	PlainInterval = 30 * time.Second
 	// rateSamples is how many redraw intervals a terminal rate spans.
 	rateSamples = 5
+	// etaSamples is how many redraw intervals the rate of a terminal's
+	// time left spans: long enough to be steady, recent enough to follow
+	// a change of pace (elsewhere the rate over the last interval).
+	etaSamples = 30
 )
 
 // Options configure a Display.
@@ -48,6 +52,7 @@ type Options struct {
 type sample struct {
 	at       time.Time
 	count    int64
+	copied   int64 // backfill items written, skipped or failed
 	rcu, wcu float64
 }
 
@@ -56,7 +61,8 @@ type Display struct {
 	o     Options
 	st    styles
 	start time.Time
-	keep  int
+	keep  int // samples of a rate
+	eta   int // samples of the rate of the time left (≥ keep)
 
 	mu    sync.Mutex
 	hist  map[*stats.Entry][]sample // the last samples, oldest first
@@ -80,22 +86,25 @@ func New(o Options) *Display {
 	if o.Renderer == nil {
 		o.Renderer = lipgloss.NewRenderer(o.Out)
 	}
-	keep := 1
+	keep, eta := 1, 1
 	if o.TTY {
-		keep = rateSamples
+		keep, eta = rateSamples, etaSamples
 	}
-	return &Display{o: o, st: newStyles(o.Renderer), start: o.Now(), keep: keep, hist: map[*stats.Entry][]sample{}, first: map[*stats.Entry]sample{}}
+	return &Display{o: o, st: newStyles(o.Renderer), start: o.Now(), keep: keep, eta: eta, hist: map[*stats.Entry][]sample{}, first: map[*stats.Entry]sample{}}
 }
 
 // snapshot reads every entry and computes its rates: over the last
-// intervals while running, over the whole run for the final state.
+// intervals while running, over the whole run for the final state; and
+// for a running backfill the time left, from the rate over a moving
+// window (the last etaSamples intervals on a terminal, else the last
+// interval).
 func (d *Display) snapshot(final bool) []snap {
 	now := d.o.Now()
 	entries := d.o.Registry.Entries()
 	rows := make([]snap, 0, len(entries))
 	for _, e := range entries {
 		s := takeSnap(e)
-		cur := sample{at: now, count: s.progressCount(d.o.Kind), rcu: s.ConsumedRCU, wcu: s.ConsumedWCU}
+		cur := sample{at: now, count: s.progressCount(d.o.Kind), copied: s.copied(), rcu: s.ConsumedRCU, wcu: s.ConsumedWCU}
 		first, seen := d.first[e]
 		if !seen {
 			// Counters already there when an entry is first seen (a
@@ -105,18 +114,24 @@ func (d *Display) snapshot(final bool) []snap {
 			d.first[e] = first
 		}
 		from := first
-		if h := d.hist[e]; !final && len(h) > 0 {
-			from = h[0]
+		h := d.hist[e]
+		if !final && len(h) > 0 {
+			from = h[max(0, len(h)-d.keep)]
 		}
 		if dt := cur.at.Sub(from.at).Seconds(); dt > 0 {
 			s.ItemsRate = float64(cur.count-from.count) / dt
 			s.RCURate = (cur.rcu - from.rcu) / dt
 			s.WCURate = (cur.wcu - from.wcu) / dt
 		}
+		if !final && len(h) > 0 {
+			if dt := cur.at.Sub(h[0].at).Seconds(); dt > 0 {
+				s.CopyRate = float64(cur.copied-h[0].copied) / dt
+			}
+		}
 		if !final {
-			h := append(d.hist[e], cur)
-			if len(h) > d.keep {
-				h = h[len(h)-d.keep:]
+			h = append(h, cur)
+			if len(h) > d.eta {
+				h = h[len(h)-d.eta:]
 			}
 			d.hist[e] = h
 		}
