@@ -80,7 +80,18 @@ now, and not more than five years before now. DynamoDB ignores TTL values
 more than five years in the past and never deletes those items, so they
 are copied, as are items without the attribute or with a non-number in it.
 
-Logs go to standard output; the live status goes to standard error.
+--dry-run makes every check a run makes before it writes (the plan, the
+tables and their key schemas, existing checkpoints), writes nothing (no
+table, no state directory, no checkpoint, no item), and prints what the
+run would do: the input's approximate items and bytes, the segments and
+writers, the read and write units the copy would consume and its time at
+--max-wcu/--max-rcu. Exit 0 when the run would start, 2 when refused.
+
+Logs go to standard output; the live status goes to standard error. With
+--output json the logs go to standard error too, and at the end (also when
+interrupted, and after a failure once the run started) standard output
+gets one JSON object: per entry its phase, counts, capacity consumed,
+retries, error and duration (docs/usage.md).
 
 Exit status:
   0    every item was copied (or skipped with --skip-expired)
@@ -112,6 +123,12 @@ Exit status:
 
   # Stay under 500 write units per second on the output
   ddbsync backfill -c plan.yml --max-wcu 500
+
+  # A result object for a pipeline (logs on standard error)
+  ddbsync backfill -c plan.yml --output json > result.json
+
+  # What the copy would do and cost, writing nothing
+  ddbsync backfill -c plan.yml --create-output-table --max-wcu 500 --dry-run
 
   # Against DynamoDB Local
   ddbsync backfill --endpoint-url http://localhost:8000 --input-table orders --output-table orders-copy`,

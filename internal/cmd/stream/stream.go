@@ -77,7 +77,17 @@ the others after --lease-duration, from its last checkpoint. A worker
 with nothing to read stays as a standby. --until-caught-up cannot be
 combined with a checkpoint table. See docs/scale-out.md.
 
-Logs go to standard output; the live status goes to standard error.
+--dry-run makes every check a run makes before it writes (the plan, the
+tables, the stream and its view type, existing checkpoints), writes
+nothing, and prints what would be read: the stream, its shards (open and
+closed), the checkpoints and where reading would begin. Exit 0 when the
+run would start, 2 when refused.
+
+Logs go to standard output; the live status goes to standard error. With
+--output json the logs go to standard error too, and at the end (also when
+interrupted, and after a failure once the run started) standard output
+gets one JSON object: per entry its phase, counts, capacity consumed,
+retries, error and duration (docs/usage.md).
 
 Exit status:
   0    stopped cleanly (interrupted, or caught up with --until-caught-up)
@@ -99,6 +109,12 @@ Exit status:
 
   # One of several workers sharing the stream (run the same command on each)
   ddbsync stream -c plan.yml --checkpoint-table ddbsync-checkpoints
+
+  # A result object for a pipeline (logs on standard error)
+  ddbsync stream -c plan.yml --until-caught-up --output json > result.json
+
+  # What would be read, writing nothing
+  ddbsync stream -c plan.yml --dry-run
 
   # Against DynamoDB Local
   ddbsync stream --endpoint-url http://localhost:8000 --input-table orders --output-table orders-copy`,

@@ -90,7 +90,19 @@ replaced by the others after --lease-duration, from its checkpoints.
 --until-caught-up cannot be combined with a checkpoint table. See
 docs/scale-out.md.
 
-Logs go to standard output; the live status goes to standard error.
+--dry-run makes every check a run makes before it writes (the plan, the
+tables and their key schemas, the stream and its view type, existing
+checkpoints), writes nothing (no table, no state directory, no
+checkpoint, no item), and prints what the run would do: the copy's
+approximate items and bytes, segments, writers, read and write units and
+time at --max-wcu/--max-rcu, then the stream's shards and where reading
+would begin. Exit 0 when the run would start, 2 when refused.
+
+Logs go to standard output; the live status goes to standard error. With
+--output json the logs go to standard error too, and at the end (also when
+interrupted, and after a failure once the run started) standard output
+gets one JSON object: per entry its phase, counts, capacity consumed,
+retries, error and duration (docs/usage.md).
 
 Exit status:
   0    stopped cleanly while streaming, or done (--until-caught-up,
@@ -117,6 +129,12 @@ Exit status:
 
   # One of several workers sharing the copy and the stream
   ddbsync sync -c plan.yml --checkpoint-table ddbsync-checkpoints --backfill-total-segments 64
+
+  # A cutover in a pipeline: one result object on standard output
+  ddbsync sync -c plan.yml --until-caught-up --output json > result.json
+
+  # What the copy and the stream would do and cost, writing nothing
+  ddbsync sync -c plan.yml --create-output-table --max-wcu 500 --dry-run
 
   # Against DynamoDB Local
   ddbsync sync --endpoint-url http://localhost:8000 --input-table orders --output-table orders-copy`,
