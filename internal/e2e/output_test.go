@@ -60,6 +60,27 @@ func tableExists(t *testing.T, c *dynamodb.Client, name string) bool {
 	return err == nil
 }
 
+// snapshotDir lists the files under dir with their sizes and times.
+func snapshotDir(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %d %s\n", path, fi.Size(), fi.ModTime().Format(time.RFC3339Nano))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
 func putN(t *testing.T, c *dynamodb.Client, table string, from, n int) {
 	t.Helper()
 	items := make([]map[string]types.AttributeValue, 0, n)
@@ -260,6 +281,33 @@ func testDryRun(t *testing.T, bin string) {
 		}
 		if n := countItems(t, c, dst); n != 0 {
 			t.Errorf("the dry run wrote %d items", n)
+		}
+	})
+
+	t.Run("after a copy", func(t *testing.T) {
+		dst := ddbtest.Name(t, "dr-done")
+		ddbtest.CreateTable(t, c, dst, ddbtest.StringKey)
+		stateDir := filepath.Join(t.TempDir(), "state")
+		args := []string{"backfill", "--endpoint-url", ep, "--state-dir", stateDir, "--input-table", src, "--output-table", dst}
+		if code, stdout, stderr := runBin(t, bin, args...); code != 0 {
+			t.Fatalf("copy: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		before := snapshotDir(t, stateDir)
+		code, stdout, stderr := runBin(t, bin, append(args, "--dry-run", "--output", "json")...)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		bf := oneResult(t, stdout).Entries[0].Estimate.Backfill
+		if bf == nil || !bf.AlreadyComplete || bf.SegmentsDone != 4 || bf.ItemsToCopy != 0 || bf.WriteUnits != 0 {
+			t.Errorf("estimate after a complete copy: %s", stdout)
+		}
+		// The checkpoints are read and compared: another total is refused.
+		code, stdout, _ = runBin(t, bin, append(args, "--dry-run", "--output", "json", "--backfill-total-segments", "6")...)
+		if e := oneResult(t, stdout).Entries[0]; code != 2 || e.Phase != "refused" || !strings.Contains(e.Error, "total_segments 4") {
+			t.Errorf("another total: exit %d, %s", code, stdout)
+		}
+		if after := snapshotDir(t, stateDir); after != before {
+			t.Errorf("the dry runs changed the state directory:\n%s\nwas:\n%s", after, before)
 		}
 	})
 
