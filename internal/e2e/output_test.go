@@ -161,6 +161,24 @@ func testOutputJSON(t *testing.T, bin string) {
 		}
 	})
 
+	t.Run("failed", func(t *testing.T) {
+		src, dst := ddbtest.Name(t, "oj-fsrc"), ddbtest.Name(t, "oj-fdst")
+		ddbtest.CreateTable(t, c, src, ddbtest.StringKey)
+		ddbtest.CreateTable(t, c, dst, ddbtest.StringKey)
+		putN(t, c, src, 0, 40)
+		// A filter that fails on every item (no such attribute): every
+		// item is a failed item, and the run fails once it started.
+		code, stdout, stderr := runBin(t, bin, "backfill", "--endpoint-url", ep, "--state-dir", t.TempDir(), "--no-status",
+			"--input-table", src, "--output-table", dst, "--filter", "item.missing.x == 1", "--output", "json")
+		if code != 3 {
+			t.Fatalf("exit %d, want 3\n%s\n%s", code, stdout, stderr)
+		}
+		e := oneResult(t, stdout).Entries[0]
+		if e.Phase != "failed" || e.ItemsRead != 40 || e.ItemsFailed != 40 || e.ItemsWritten != 0 || !strings.Contains(e.Error, "40 items failed") {
+			t.Errorf("result %s", stdout)
+		}
+	})
+
 	t.Run("interrupted", func(t *testing.T) {
 		src, dst := ddbtest.Name(t, "oj-isrc"), ddbtest.Name(t, "oj-idst")
 		ddbtest.CreateTable(t, c, src, ddbtest.StringKey)
