@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
@@ -344,6 +345,9 @@ func (o *Options) validate(cmd *cobra.Command) error {
 	if err := p.Validate(plan.ModeDiff); err != nil {
 		return err
 	}
+	if err := o.planProgram(p, fl); err != nil {
+		return err
+	}
 	seen := map[string]int{}
 	for i, e := range p.Entries {
 		if j, ok := seen[e.Output.Identity()]; ok {
@@ -391,6 +395,40 @@ func (o *Options) compileProgram(filter, transformFile bool) error {
 		return cmdutil.Usagef("--transform %s: %w", o.TransformFile, err)
 	}
 	o.program = prg
+	return nil
+}
+
+// planProgram takes the filter and transform of a plan file's entries.
+// diff runs the master through one program and compares the result with
+// every slave, so the entries must all have the same one (or none), and
+// --filter/--transform cannot be added to entries that have their own.
+func (o *Options) planProgram(p *plan.Plan, fl *pflag.FlagSet) error {
+	var fps []string
+	var prg *transform.Program
+	for i, e := range p.Entries {
+		if !e.HasProgram() {
+			fps = append(fps, "")
+			continue
+		}
+		for _, name := range []string{"filter", "transform"} {
+			if fl.Changed(name) {
+				return cmdutil.FlagErrorf("plan entry %d (%s) has a filter or transform of its own and --%s is given too: keep one of them", i+1, e.Description(), name)
+			}
+		}
+		var err error
+		if prg, err = e.Program(); err != nil {
+			return &plan.Error{Msg: fmt.Sprintf("plan entry %d: %v", i+1, err)}
+		}
+		fps = append(fps, prg.Fingerprint())
+	}
+	for i := range fps {
+		if fps[i] != fps[0] {
+			return &plan.Error{Msg: fmt.Sprintf("plan entries 1 and %d have different filters or transforms: diff compares one master, filtered and transformed once, with every slave; give every entry the same filter and transform (or run one diff per definition)", i+1)}
+		}
+	}
+	if prg != nil {
+		o.program = prg
+	}
 	return nil
 }
 

@@ -155,3 +155,44 @@ func TestProgramRun(t *testing.T) {
 		t.Fatalf("delete-extra without the master key: exit %d, want 2\n%s", code, errOut)
 	}
 }
+
+// A plan file's entries carry the filter and transform: diff uses them
+// when every entry has the same, and refuses entries that differ or a
+// flag added to entries that have their own (exit 2, before any read).
+func TestProgramFromPlanFile(t *testing.T) {
+	c, _ := ddbtest.Clients(t)
+	ep := ddbtest.Endpoint(t)
+	m, sl := ddbtest.Name(t, "cli-pm"), ddbtest.Name(t, "cli-ps")
+	ddbtest.CreateTable(t, c, m, ddbtest.StringKey)
+	ddbtest.CreateTable(t, c, sl, ddbtest.KeySpec{Hash: "id", HashType: types.ScalarAttributeTypeS})
+	var mi []map[string]av
+	for i := range 10 {
+		it := item(fmt.Sprintf("k%d", i), fmt.Sprint(i))
+		mi = append(mi, it)
+	}
+	ddbtest.PutItems(t, c, m, mi)
+	ddbtest.PutItems(t, c, sl, []map[string]av{{"id": &types.AttributeValueMemberS{Value: "T#k1"}, "pk": &types.AttributeValueMemberS{Value: "k1"}, "v": &types.AttributeValueMemberN{Value: "1"}}})
+	dir := t.TempDir()
+	entry := func(out, filter string) string {
+		return fmt.Sprintf("- input: {table: %s, region: us-east-1}\n  output: {table: %s, region: us-east-1}\n  filter: '%s'\n  transform:\n    set: {id: '\"T#\" + item.pk'}\n", m, out, filter)
+	}
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("plan:\n"+content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yml", entry(sl, "item.v < 2"))
+	code, out, errOut := runCLI(t, "--endpoint-url", ep, "--config-file", good, "--scan-for-extra", "--output", "json")
+	if code != cmdutil.ExitDifferences || !strings.Contains(out, `"matching":1,"missing":1,`) || !strings.Contains(out, `"filtered_out":8`) {
+		t.Fatalf("plan with a program: exit %d\n%s\n%s", code, out, errOut)
+	}
+	differ := write("differ.yml", entry(sl, "item.v < 2")+entry("other", "item.v < 3"))
+	if code, _, errOut := runCLI(t, "--endpoint-url", ep, "--config-file", differ); code != cmdutil.ExitUsage || !strings.Contains(errOut, "different filters or transforms") {
+		t.Fatalf("entries that differ: exit %d\n%s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "--endpoint-url", ep, "--config-file", good, "--filter", "true"); code != cmdutil.ExitUsage || !strings.Contains(errOut, "of its own and --filter") {
+		t.Fatalf("flag and entry program: exit %d\n%s", code, errOut)
+	}
+}
