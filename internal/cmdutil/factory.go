@@ -14,6 +14,7 @@ import (
 
 	"github.com/ddbsync/ddbsync/internal/iostreams"
 	"github.com/ddbsync/ddbsync/internal/logging"
+	"github.com/ddbsync/ddbsync/internal/status"
 	"github.com/ddbsync/ddbsync/pkg/creds"
 	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stats"
@@ -47,11 +48,9 @@ func DefaultGlobals() Globals {
 	}
 }
 
-// StatusFunc starts the live status display and the progress log for a
-// run of the given kind ("backfill", "stream", "sync", "diff"). The
-// returned stop function draws the final state and returns when the
-// display is gone.
-type StatusFunc func(ctx context.Context, f *Factory, reg *stats.Registry, kind string) (stop func())
+// StatusFunc starts the live status display or a run observer (the
+// progress log, the metrics endpoint); see status.Func.
+type StatusFunc = status.Func
 
 // Factory builds the dependencies of a command lazily, so that --help and
 // flag errors never load credentials or touch the state directory.
@@ -210,15 +209,28 @@ func (f *Factory) StateStore() (state.Store, error) {
 // Status starts the run observers, and the status display when one is
 // configured and wanted. stop stops them in reverse order: the display
 // draws its final state first.
+// statusEnv is what the status display and the run observers use of the
+// factory.
+func (f *Factory) statusEnv() status.Env {
+	return status.Env{
+		IO:               f.IOStreams,
+		Now:              f.Now,
+		Logger:           f.Logger,
+		LogJSON:          f.Globals.LogFormat == "json",
+		ProgressInterval: f.Globals.ProgressInterval,
+		SetLogHook:       f.LogWriter().SetHook,
+	}
+}
+
 func (f *Factory) Status(ctx context.Context, reg *stats.Registry, kind string) (stop func()) {
 	var stops []func()
 	for _, o := range f.RunObservers {
 		if o != nil {
-			stops = append(stops, o(ctx, f, reg, kind))
+			stops = append(stops, o(ctx, f.statusEnv(), reg, kind))
 		}
 	}
 	if f.StartStatus != nil && !f.Globals.NoStatus {
-		stops = append(stops, f.StartStatus(ctx, f, reg, kind))
+		stops = append(stops, f.StartStatus(ctx, f.statusEnv(), reg, kind))
 	}
 	return func() {
 		for i := len(stops) - 1; i >= 0; i-- {

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/ddbsync/ddbsync/internal/cmdutil"
+	"github.com/ddbsync/ddbsync/internal/status"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
@@ -191,9 +191,9 @@ func Serve(ln net.Listener) *Server {
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Observe is a cmdutil.StatusFunc: it adds the run's registry to the
+// Observe is a status.Func: it adds the run's registry to the
 // metrics. The figures stay served after the run, until Close.
-func (s *Server) Observe(_ context.Context, _ *cmdutil.Factory, reg *stats.Registry, _ string) (stop func()) {
+func (s *Server) Observe(_ context.Context, _ status.Env, reg *stats.Registry, _ string) (stop func()) {
 	s.Collector.Add(reg)
 	return func() {}
 }

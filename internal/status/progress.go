@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/logging"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 )
@@ -104,18 +103,18 @@ func (p *Progress) Log() {
 
 func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
 
-// ProgressLog is a cmdutil.StatusFunc that logs a progress block every
-// f.Globals.ProgressInterval (0: never). It runs with --no-status too.
-func ProgressLog(ctx context.Context, f *cmdutil.Factory, reg *stats.Registry, kind string) (stop func()) {
-	every := f.Globals.ProgressInterval
-	if every <= 0 {
+// ProgressLog is a Func that logs a progress block every
+// env.ProgressInterval (0: never). It runs with --no-status too.
+func ProgressLog(ctx context.Context, env Env, reg *stats.Registry, kind string) (stop func()) {
+	every := env.ProgressInterval
+	if every <= 0 || env.Logger == nil {
 		return func() {}
 	}
-	l, err := f.Logger()
+	l, err := env.Logger()
 	if err != nil {
 		return func() {}
 	}
-	p := &Progress{Logger: l, JSON: f.Globals.LogFormat == "json", Now: f.Now, Kind: kind, Registry: reg}
+	p := &Progress{Logger: l, JSON: env.LogJSON, Now: env.Now, Kind: kind, Registry: reg}
 	p.Prime()
 	quit := make(chan struct{})
 	finished := make(chan struct{})

@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ddbsync/ddbsync/internal/cmdutil"
+	"go.uber.org/zap"
+
 	"github.com/ddbsync/ddbsync/internal/iostreams"
 	"github.com/ddbsync/ddbsync/internal/logging"
 	"github.com/ddbsync/ddbsync/pkg/stats"
@@ -74,18 +75,18 @@ func TestProgressBlockJSON(t *testing.T) {
 	}
 }
 
-// ProgressLog through a factory: every interval a block, none after stop.
+// ProgressLog: every interval a block, none after stop.
 func TestProgressLogTicks(t *testing.T) {
 	ios, _, _, _ := iostreams.Test()
 	out := &lockedBuffer{}
 	ios.Out = out
-	f := &cmdutil.Factory{IOStreams: ios, Globals: cmdutil.DefaultGlobals(), Now: time.Now}
-	f.Globals.ProgressInterval = 10 * time.Millisecond
+	env := Env{IO: ios, Now: time.Now, ProgressInterval: 10 * time.Millisecond,
+		Logger: func() (*zap.Logger, error) { return logging.New(out, logging.Options{Format: "text"}) }}
 	reg := stats.NewRegistry()
 	e := reg.Add(stats.NewEntry("in-table", "out-table"))
 	stats.SetPhase(&e.BackfillPhase, stats.Running)
 	e.ItemsWritten.Store(42)
-	stop := ProgressLog(context.Background(), f, reg, "backfill")
+	stop := ProgressLog(context.Background(), env, reg, "backfill")
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), "42 items written") {
 		if time.Now().After(deadline) {
@@ -100,8 +101,8 @@ func TestProgressLogTicks(t *testing.T) {
 		t.Error("progress blocks logged after stop")
 	}
 
-	f.Globals.ProgressInterval = 0
-	ProgressLog(context.Background(), f, reg, "backfill")() // never: returns a no-op
+	env.ProgressInterval = 0
+	ProgressLog(context.Background(), env, reg, "backfill")() // never: returns a no-op
 }
 
 type lockedBuffer struct {

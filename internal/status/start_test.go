@@ -1,13 +1,16 @@
-package status
+package status_test
 
 import (
+	"bytes"
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/iostreams"
+	"github.com/ddbsync/ddbsync/internal/status"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
@@ -19,7 +22,7 @@ func factory(tty bool) (*cmdutil.Factory, *lockedBuffer, *lockedBuffer) {
 	ios.SetWidth(100)
 	// A fixed clock: a tick in the middle of a test draws the same block.
 	fixed := time.Date(2026, 11, 22, 22, 31, 4, 0, time.UTC)
-	f := &cmdutil.Factory{IOStreams: ios, Globals: cmdutil.DefaultGlobals(), Now: func() time.Time { return fixed }, StartStatus: Start}
+	f := &cmdutil.Factory{IOStreams: ios, Globals: cmdutil.DefaultGlobals(), Now: func() time.Time { return fixed }, StartStatus: status.Start}
 	return f, out, errOut
 }
 
@@ -54,7 +57,7 @@ func TestNoStatusKeepsObservers(t *testing.T) {
 	f, _, errOut := factory(true)
 	f.Globals.NoStatus = true
 	started := false
-	f.RunObservers = append(f.RunObservers, func(context.Context, *cmdutil.Factory, *stats.Registry, string) func() {
+	f.RunObservers = append(f.RunObservers, func(context.Context, status.Env, *stats.Registry, string) func() {
 		started = true
 		return func() {}
 	})
@@ -127,4 +130,22 @@ func TestStartTTYLogsOnStderr(t *testing.T) {
 	if !strings.Contains(out.String(), "to stdout") {
 		t.Error("stdout log line lost")
 	}
+}
+
+// lockedBuffer is a buffer the display and the test may use at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -21,7 +21,6 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 
-	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
@@ -244,7 +243,7 @@ func (d *Display) Final() {
 	io.WriteString(d.o.Out, d.plainBlock(true))
 }
 
-// LogHook prints a log line above the block (for cmdutil.LogWriter).
+// LogHook prints a log line above the block (for Env.SetLogHook).
 func (d *Display) LogHook(out io.Writer, p []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -258,16 +257,16 @@ func (d *Display) LogHook(out io.Writer, p []byte) (int, error) {
 	return n, err
 }
 
-// Start is the cmdutil.StatusFunc of a real run: it draws the display on
-// f.IOStreams.ErrOut until stop, which draws the final state and returns
+// Start is the Func of a real run: it draws the display on the standard
+// error of env.IO until stop, which draws the final state and returns
 // when the display is gone.
-func Start(ctx context.Context, f *cmdutil.Factory, reg *stats.Registry, kind string) (stop func()) {
-	ios := f.IOStreams
+func Start(ctx context.Context, env Env, reg *stats.Registry, kind string) (stop func()) {
+	ios := env.IO
 	d := New(Options{
 		Out:      ios.ErrOut,
 		TTY:      ios.IsStderrTTY(),
 		Width:    ios.TerminalWidth,
-		Now:      f.Now,
+		Now:      env.Now,
 		Kind:     kind,
 		Registry: reg,
 	})
@@ -278,12 +277,14 @@ func Start(ctx context.Context, f *cmdutil.Factory, reg *stats.Registry, kind st
 		// When logs reach the same terminal (standard output is one too,
 		// or the logs were moved to standard error, as diff --output json
 		// does), log lines go above the block instead of tearing it.
-		restore = f.LogWriter().SetHook(func(out io.Writer, p []byte) (int, error) {
-			if ios.IsStdoutTTY() || sameWriter(out, ios.ErrOut) {
-				return d.LogHook(out, p)
-			}
-			return out.Write(p)
-		})
+		if env.SetLogHook != nil {
+			restore = env.SetLogHook(func(out io.Writer, p []byte) (int, error) {
+				if ios.IsStdoutTTY() || sameWriter(out, ios.ErrOut) {
+					return d.LogHook(out, p)
+				}
+				return out.Write(p)
+			})
+		}
 		d.Tick()
 	} else {
 		d.Prime()

@@ -9,11 +9,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ddbsync/ddbsync/internal/cmd/shared"
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/pkg/backfill"
 	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/plan"
-	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/syncer"
 )
 
@@ -166,40 +166,6 @@ Exit status:
 	return cmd
 }
 
-// EntryConfig is the backfill of one plan entry: its clients, tables,
-// segments, budgets, checkpoints, stats and logger. sync builds its
-// backfill phase with it too, so the two never disagree.
-func EntryConfig(e *cmdutil.RunEntry, store state.Store, skipExpired, createOutput bool, scanLimit int) (backfill.Config, error) {
-	segs, err := e.Entry.Backfill.SegmentList()
-	if err != nil {
-		return backfill.Config{}, &plan.Error{Msg: err.Error()}
-	}
-	prog, err := e.Entry.Program() // compiled once already by the plan's validation
-	if err != nil {
-		return backfill.Config{}, &plan.Error{Msg: err.Error()}
-	}
-	return backfill.Config{
-		Common: job.Common{
-			InputTable:  e.Entry.Input.Table,
-			OutputTable: e.Entry.Output.Table,
-			Store:       store,
-			StateKey:    e.Entry.ID(),
-			Stats:       e.Stats,
-			Logger:      e.Log,
-			Program:     prog,
-		},
-		Source:            e.In.DynamoDB,
-		Dest:              e.Out.DynamoDB,
-		Segments:          segs,
-		TotalSegments:     e.Entry.Backfill.TotalSegments,
-		MaxWCU:            e.Entry.Backfill.MaxWCU,
-		MaxRCU:            e.Entry.Backfill.MaxRCU,
-		SkipExpired:       skipExpired,
-		CreateOutputTable: createOutput,
-		PageSize:          int32(scanLimit),
-	}, nil
-}
-
 func backfillRun(opts *Options) error {
 	defer opts.Output.Begin(opts.Factory)()
 	r, err := opts.Factory.SetupEntries(opts.Ctx, opts.Plan, &opts.LeaseFlags, func(e plan.Entry) string {
@@ -213,7 +179,7 @@ func backfillRun(opts *Options) error {
 	}
 	cfgs := make([]backfill.Config, len(r.Entries))
 	for i, e := range r.Entries {
-		if cfgs[i], err = EntryConfig(e, r.Store, opts.SkipExpired, opts.CreateOutputTable, opts.ScanLimit); err != nil {
+		if cfgs[i], err = shared.BackfillConfig(e, r.Store, opts.SkipExpired, opts.CreateOutputTable, opts.ScanLimit); err != nil {
 			return err
 		}
 		cfgs[i].CreateOutputStream = opts.CreateOutputStream
@@ -234,7 +200,7 @@ func backfillRun(opts *Options) error {
 		return backfill.Check(r.Ctx, cfgs[i])
 	}
 	if opts.Output.DryRun {
-		return r.DryRun(&opts.Output, "backfill", check, func(i int) (*cmdutil.Estimate, error) { return Estimate(r.Ctx, cfgs[i]) })
+		return r.DryRun(&opts.Output, "backfill", check, func(i int) (*cmdutil.Estimate, error) { return shared.BackfillEstimate(r.Ctx, cfgs[i]) })
 	}
 	if err := r.Check(check); err != nil {
 		return err

@@ -19,9 +19,9 @@ import (
 	backfillcmd "github.com/ddbsync/ddbsync/internal/cmd/backfill"
 	"github.com/ddbsync/ddbsync/internal/cmd/root"
 	"github.com/ddbsync/ddbsync/internal/cmdtest"
-	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
 	"github.com/ddbsync/ddbsync/internal/iostreams"
+	"github.com/ddbsync/ddbsync/internal/status"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
@@ -91,7 +91,7 @@ type cli struct {
 func (c *cli) run(ctx context.Context, args ...string) (code int, stdout, stderr string) {
 	ios, _, out, errOut := iostreams.Test()
 	f := root.NewFactory(ios)
-	f.StartStatus = func(ctx context.Context, _ *cmdutil.Factory, reg *stats.Registry, kind string) func() {
+	f.StartStatus = func(ctx context.Context, _ status.Env, reg *stats.Registry, kind string) func() {
 		if kind != "backfill" {
 			c.t.Errorf("status kind %q", kind)
 		}

@@ -3,15 +3,14 @@ package stream
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ddbsync/ddbsync/internal/cmd/shared"
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/plan"
-	"github.com/ddbsync/ddbsync/pkg/stats"
 	"github.com/ddbsync/ddbsync/pkg/stream"
 	"github.com/ddbsync/ddbsync/pkg/syncer"
 )
@@ -202,7 +201,7 @@ func streamRun(opts *Options) error {
 	}
 	if opts.Output.DryRun {
 		return r.DryRun(&opts.Output, "stream", check, func(i int) (*cmdutil.Estimate, error) {
-			return Estimate(r.Ctx, cfgs[i], r.Leases, StartOldest)
+			return shared.StreamEntryEstimate(r.Ctx, cfgs[i], r.Leases, shared.StreamStartOldest)
 		})
 	}
 	if err := r.Check(check); err != nil {
@@ -218,25 +217,7 @@ func streamRun(opts *Options) error {
 	r.FailFast = true
 	r.Run("stream", func(ctx context.Context, i int) error { return stream.Run(ctx, cfgs[i]) })
 	for _, e := range r.Entries {
-		e.Log.Info(Summary(e.Stats, time.Since(r.Start), e.Err))
+		e.Log.Info(shared.StreamSummary(e.Stats, time.Since(r.Start), e.Err))
 	}
 	return opts.Output.Finish(f, r, "stream", r.Err(false))
-}
-
-// Summary is the final line of an entry's stream.
-func Summary(st *stats.Entry, d time.Duration, err error) string {
-	status := "stopped (checkpointed)"
-	if err != nil {
-		status = "FAILED"
-	}
-	s := fmt.Sprintf("Summary: stream %s: %d records read, %d applied, %d skipped in %s; consumed %.1f WCU; %d retries (%d throttled)",
-		status, st.RecordsRead.Load(), st.RecordsApplied.Load(), st.RecordsSkipped.Load(), d.Round(time.Second), st.ConsumedWCU.Load(),
-		st.Retries.Load(), st.Throttles.Load())
-	if n := st.RecordsFailed.Load(); n > 0 {
-		s += fmt.Sprintf("; %d records failed the filter or transform (logged with their keys)", n)
-	}
-	if last := st.LastApplied.Load(); last > 0 {
-		s += fmt.Sprintf("; last applied change made at %s", time.UnixMilli(last).UTC().Format(time.RFC3339))
-	}
-	return s
 }

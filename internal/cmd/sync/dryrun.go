@@ -1,8 +1,7 @@
 package sync
 
 import (
-	backfillcmd "github.com/ddbsync/ddbsync/internal/cmd/backfill"
-	streamcmd "github.com/ddbsync/ddbsync/internal/cmd/stream"
+	"github.com/ddbsync/ddbsync/internal/cmd/shared"
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/pkg/stream"
 	"github.com/ddbsync/ddbsync/pkg/syncer"
@@ -18,17 +17,17 @@ const startAfterCopy = "the position sync records just before the copy begins (c
 func estimate(r *cmdutil.EntriesRun, cfg syncer.Config) (*cmdutil.Estimate, error) {
 	sc := stream.Config{Common: cfg.Common, Source: cfg.Source, Dest: cfg.Dest, Streams: cfg.Streams}
 	if !cfg.Backfill {
-		return streamcmd.Estimate(r.Ctx, sc, r.Leases, streamcmd.StartOldest)
+		return shared.StreamEntryEstimate(r.Ctx, sc, r.Leases, shared.StreamStartOldest)
 	}
 	bc, err := syncer.CopyConfig(r.Ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	est, err := backfillcmd.Estimate(r.Ctx, bc)
+	est, err := shared.BackfillEstimate(r.Ctx, bc)
 	if err != nil || !cfg.Stream {
 		return est, err
 	}
-	if est.Stream, err = streamcmd.StreamEstimate(r.Ctx, sc, r.Leases, startAfterCopy); err != nil {
+	if est.Stream, err = shared.StreamEstimate(r.Ctx, sc, r.Leases, startAfterCopy); err != nil {
 		return nil, err
 	}
 	return est, nil

@@ -8,8 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	backfillcmd "github.com/ddbsync/ddbsync/internal/cmd/backfill"
-	streamcmd "github.com/ddbsync/ddbsync/internal/cmd/stream"
+	"github.com/ddbsync/ddbsync/internal/cmd/shared"
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/plan"
@@ -187,7 +186,7 @@ func syncRun(opts *Options) error {
 	}
 	cfgs := make([]syncer.Config, len(r.Entries))
 	for i, e := range r.Entries {
-		bf, err := backfillcmd.EntryConfig(e, r.Store, opts.SkipExpired, opts.CreateOutputTable, 0)
+		bf, err := shared.BackfillConfig(e, r.Store, opts.SkipExpired, opts.CreateOutputTable, 0)
 		if err != nil {
 			return err
 		}
@@ -240,7 +239,7 @@ func syncRun(opts *Options) error {
 			interrupted = true
 			e.Log.Info("Summary: sync interrupted during the backfill (checkpointed; run the same command to resume)")
 		case cfgs[i].Stream && stats.GetPhase(&e.Stats.StreamPhase) != stats.Pending:
-			e.Log.Info(streamcmd.Summary(e.Stats, time.Since(r.Start), e.Err))
+			e.Log.Info(shared.StreamSummary(e.Stats, time.Since(r.Start), e.Err))
 		case e.Err != nil:
 			e.Log.Info("Summary: sync FAILED")
 		default:

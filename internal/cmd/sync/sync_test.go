@@ -14,9 +14,9 @@ import (
 	"github.com/ddbsync/ddbsync/internal/cmd/root"
 	synccmd "github.com/ddbsync/ddbsync/internal/cmd/sync"
 	"github.com/ddbsync/ddbsync/internal/cmdtest"
-	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
 	"github.com/ddbsync/ddbsync/internal/iostreams"
+	"github.com/ddbsync/ddbsync/internal/status"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 )
 
@@ -71,16 +71,16 @@ func TestFlagsToOptions(t *testing.T) {
 	}
 }
 
-func run(t *testing.T, ctx context.Context, stateDir string, status func(*stats.Registry), args ...string) (int, string, string) {
+func run(t *testing.T, ctx context.Context, stateDir string, onStatus func(*stats.Registry), args ...string) (int, string, string) {
 	t.Helper()
 	ios, _, out, errOut := iostreams.Test()
 	f := root.NewFactory(ios)
-	f.StartStatus = func(_ context.Context, _ *cmdutil.Factory, reg *stats.Registry, kind string) func() {
+	f.StartStatus = func(_ context.Context, _ status.Env, reg *stats.Registry, kind string) func() {
 		if kind != "sync" {
 			t.Errorf("status kind %q, want sync", kind)
 		}
-		if status != nil {
-			go status(reg)
+		if onStatus != nil {
+			go onStatus(reg)
 		}
 		return func() {}
 	}
