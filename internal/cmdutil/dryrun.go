@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sort"
 	"strings"
 	"time"
+
+	"github.com/ddbsync/ddbsync/pkg/plan"
 )
 
 // Estimate is what a dry run expects one entry's run to do. Item counts
@@ -23,8 +26,35 @@ type Estimate struct {
 	CreateOutputTable bool   `json:"create_output_table,omitempty"`
 	OutputKeySchema   string `json:"output_key_schema,omitempty"`
 
+	// Filter is the entry's filter expression and Transform its steps,
+	// both compiled and type-checked like a run's. With a filter,
+	// UpperBound says the copy's item count and write units count the
+	// whole table: the filter is applied in the client, after the scan
+	// read (and was billed for) every item.
+	Filter     string             `json:"filter,omitempty"`
+	Transform  *TransformEstimate `json:"transform,omitempty"`
+	UpperBound bool               `json:"upper_bound,omitempty"`
+
 	Backfill *BackfillEstimate `json:"backfill,omitempty"`
 	Stream   *StreamEstimate   `json:"stream,omitempty"`
+}
+
+// TransformEstimate is the transform of an entry as a dry run shows it:
+// set (attribute → CEL expression), drop (name patterns) and rename (old
+// → new), applied in the order drop, rename, set.
+type TransformEstimate struct {
+	Set    map[string]string `json:"set,omitempty"`
+	Drop   []string          `json:"drop,omitempty"`
+	Rename map[string]string `json:"rename,omitempty"`
+}
+
+// addProgram records the entry's filter and transform in est.
+func (est *Estimate) addProgram(e plan.Entry) {
+	est.Filter = strings.TrimSpace(e.Filter)
+	est.UpperBound = est.Filter != "" && est.Backfill != nil
+	if t := e.Transform; t != nil {
+		est.Transform = &TransformEstimate{Set: t.Set, Drop: t.Drop, Rename: t.Rename}
+	}
 }
 
 // BackfillEstimate is the copy part of an Estimate.
@@ -116,6 +146,9 @@ func (r *EntriesRun) DryRun(o *OutputFlags, command string, check func(i int) er
 		if err == nil {
 			est, err = estimate(i)
 		}
+		if est != nil {
+			est.addProgram(e.Entry)
+		}
 		if r.Interrupted() {
 			return &ExitError{Code: ExitInterrupted, Err: r.Ctx.Err()}
 		}
@@ -169,8 +202,9 @@ func writeDryRunText(w io.Writer, res Result) error {
 		case est.CreateOutputTable:
 			fmt.Fprintf(&b, "  output:   does not exist; --create-output-table would create it with the key %s\n", est.OutputKeySchema)
 		}
+		writeProgram(&b, est)
 		if bf := est.Backfill; bf != nil {
-			writeBackfillEstimate(&b, bf)
+			writeBackfillEstimate(&b, bf, est.UpperBound)
 		}
 		if st := est.Stream; st != nil {
 			fmt.Fprintf(&b, "  stream:   %s (%s), %d shard(s), %d open; %s\n", st.StreamARN, st.ViewType, st.Shards, st.OpenShards, st.StartPosition)
@@ -180,7 +214,50 @@ func writeDryRunText(w io.Writer, res Result) error {
 	return err
 }
 
-func writeBackfillEstimate(b *strings.Builder, bf *BackfillEstimate) {
+// writeProgram writes the entry's filter and transform steps, in the
+// order the steps run.
+func writeProgram(b *strings.Builder, est *Estimate) {
+	if est.Filter != "" {
+		fmt.Fprintf(b, "  filter:   %s (applied in the client: the scan reads the whole table)\n", est.Filter)
+	}
+	t := est.Transform
+	if t == nil {
+		return
+	}
+	var steps []string
+	if len(t.Drop) > 0 {
+		steps = append(steps, "drop "+strings.Join(t.Drop, ", "))
+	}
+	if len(t.Rename) > 0 {
+		var r []string
+		for _, old := range sortedKeys(t.Rename) {
+			r = append(r, old+" → "+t.Rename[old])
+		}
+		steps = append(steps, "rename "+strings.Join(r, ", "))
+	}
+	if len(t.Set) > 0 {
+		var s []string
+		for _, name := range sortedKeys(t.Set) {
+			s = append(s, name+" = "+t.Set[name])
+		}
+		steps = append(steps, "set "+strings.Join(s, ", "))
+	}
+	if len(steps) == 0 {
+		steps = []string{"no steps (items are written as read)"}
+	}
+	fmt.Fprintf(b, "  transform: %s\n", strings.Join(steps, "; "))
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func writeBackfillEstimate(b *strings.Builder, bf *BackfillEstimate, upperBound bool) {
 	if bf.AlreadyComplete {
 		fmt.Fprintf(b, "  copy:     already complete (checkpoints: %d of %d segments copied); nothing would be read or written\n", bf.SegmentsDone, bf.Segments)
 		return
@@ -193,8 +270,14 @@ func writeBackfillEstimate(b *strings.Builder, bf *BackfillEstimate) {
 	default:
 		fmt.Fprintf(b, "  scan:     %d of %d segments, %d at a time, %d writers\n", bf.Segments, bf.TotalSegments, bf.Parallel, bf.Writers)
 	}
-	fmt.Fprintf(b, "  capacity: ~%s items to copy: ~%s read units (scan, eventually consistent), ~%s write units (copy)\n",
-		thousands(bf.ItemsToCopy), unitsText(bf.ReadUnits), unitsText(bf.WriteUnits))
+	if upperBound {
+		fmt.Fprintf(b, "  capacity: at most ~%s items to copy: ~%s read units (scan, eventually consistent), at most ~%s write units (copy)\n",
+			thousands(bf.ItemsToCopy), unitsText(bf.ReadUnits), unitsText(bf.WriteUnits))
+		b.WriteString("            upper bounds: the whole table is counted; the filter is applied in the client, so only the items it keeps are written\n")
+	} else {
+		fmt.Fprintf(b, "  capacity: ~%s items to copy: ~%s read units (scan, eventually consistent), ~%s write units (copy)\n",
+			thousands(bf.ItemsToCopy), unitsText(bf.ReadUnits), unitsText(bf.WriteUnits))
+	}
 	if bf.DurationSeconds == nil {
 		b.WriteString("  duration: unbounded by a budget (no --max-wcu or --max-rcu): as fast as the tables allow\n")
 		return

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ddbsync/ddbsync/internal/iostreams"
+	"github.com/ddbsync/ddbsync/pkg/plan"
+	"github.com/ddbsync/ddbsync/pkg/transform"
 )
 
 func TestCopyUnits(t *testing.T) {
@@ -124,4 +126,69 @@ func TestReadOnlyStateStore(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("state directory %s exists (%v)", dir, err)
 	}
+}
+
+// A dry run shows each entry's filter and transform, and with a filter
+// calls the copy's item and write-unit figures upper bounds (the whole
+// table is counted); without one it does not.
+func TestDryRunShowsProgram(t *testing.T) {
+	tr, err := transform.ParseTransform([]byte("set:\n  id2: '\"T#\" + item.pk'\ndrop: [\"tmp*\"]\nrename:\n  qty: quantity\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	estimate := func(int) (*Estimate, error) {
+		return &Estimate{Items: 1000, Bytes: 100_000, OutputExists: true, Backfill: &BackfillEstimate{
+			TotalSegments: 4, Segments: 4, Parallel: 4, Writers: 16, ItemsToCopy: 1000, ReadUnits: 12.5, WriteUnits: 1000,
+		}}, nil
+	}
+	run := func(t *testing.T, output string, e plan.Entry) string {
+		ios, _, out, _ := iostreams.Test()
+		f := &Factory{IOStreams: ios}
+		r := testEntriesRun(context.Background(), f, "orders")
+		r.Entries[0].Entry.Filter, r.Entries[0].Entry.Transform = e.Filter, e.Transform
+		if err := r.DryRun(&OutputFlags{Output: output, DryRun: true}, "backfill", func(int) error { return nil }, estimate); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+
+	t.Run("text", func(t *testing.T) {
+		out := run(t, OutputText, plan.Entry{Filter: `item.tenant == "acme"`, Transform: tr})
+		for _, want := range []string{
+			`  filter:   item.tenant == "acme" (applied in the client: the scan reads the whole table)`,
+			`  transform: drop tmp*; rename qty → quantity; set id2 = "T#" + item.pk`,
+			"at most ~1,000 items to copy",
+			"at most ~1,000 write units",
+			"upper bounds: the whole table is counted; the filter is applied in the client",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("dry run lacks %q:\n%s", want, out)
+			}
+		}
+	})
+	t.Run("text without a filter", func(t *testing.T) {
+		out := run(t, OutputText, plan.Entry{Transform: tr})
+		if strings.Contains(out, "filter:") || strings.Contains(out, "at most") || strings.Contains(out, "upper bound") {
+			t.Errorf("a transform alone is no upper bound:\n%s", out)
+		}
+		if !strings.Contains(out, "transform: drop tmp*") || !strings.Contains(out, "~1,000 items to copy") {
+			t.Errorf("dry run:\n%s", out)
+		}
+	})
+	t.Run("json", func(t *testing.T) {
+		out := run(t, OutputJSON, plan.Entry{Filter: `item.tenant == "acme"`, Transform: tr})
+		var got struct {
+			Entries []struct {
+				Estimate map[string]any `json:"estimate"`
+			} `json:"entries"`
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil || len(got.Entries) != 1 {
+			t.Fatalf("%v: %s", err, out)
+		}
+		est := got.Entries[0].Estimate
+		want := map[string]any{"set": map[string]any{"id2": `"T#" + item.pk`}, "drop": []any{"tmp*"}, "rename": map[string]any{"qty": "quantity"}}
+		if est["filter"] != `item.tenant == "acme"` || est["upper_bound"] != true || fmt.Sprint(est["transform"]) != fmt.Sprint(want) {
+			t.Errorf("estimate %v", est)
+		}
+	})
 }

@@ -329,6 +329,57 @@ func testDryRun(t *testing.T, bin string) {
 		}
 	})
 
+	// The filter and transform are compiled and shown; with a filter the
+	// copy's items and write units are upper bounds. The filter is a
+	// plain equality, the kind also passed to Scan.
+	t.Run("filter and transform", func(t *testing.T) {
+		tf := filepath.Join(t.TempDir(), "t.yml")
+		if err := os.WriteFile(tf, []byte("set:\n  id2: '\"T#\" + item.pk'\ndrop: [\"tmp*\"]\nrename:\n  n: number\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		stateDir := filepath.Join(t.TempDir(), "state")
+		args := []string{"sync", "--endpoint-url", ep, "--state-dir", stateDir, "--input-table", src, "--output-table", missing,
+			"--create-output-table", "--filter", `item.pk == "k1"`, "--transform", tf, "--dry-run"}
+		code, stdout, stderr := runBin(t, bin, append(args, "--output", "json")...)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		checkNothing(t, stateDir)
+		est := oneResult(t, stdout).Entries[0].Estimate
+		if est == nil || est.Filter != `item.pk == "k1"` || !est.UpperBound || est.Transform == nil ||
+			est.Transform.Set["id2"] != `"T#" + item.pk` || strings.Join(est.Transform.Drop, ",") != "tmp*" || est.Transform.Rename["n"] != "number" {
+			t.Fatalf("estimate %s", stdout)
+		}
+		if est.Backfill.ItemsToCopy != n || est.Backfill.WriteUnits != n {
+			t.Errorf("the upper bound is the whole table (%d items): %+v", n, est.Backfill)
+		}
+		code, stdout, stderr = runBin(t, bin, args...)
+		if code != 0 {
+			t.Fatalf("text: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		for _, want := range []string{`filter:   item.pk == "k1"`, `transform: drop tmp*; rename n → number; set id2 = "T#" + item.pk`,
+			fmt.Sprintf("at most ~%d items to copy", n), "upper bounds: the whole table is counted"} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("stdout lacks %q:\n%s", want, stdout)
+			}
+		}
+		checkNothing(t, stateDir)
+	})
+
+	// A bad expression refuses a dry run as it refuses a run: exit 2,
+	// naming the expression and the position, before any table is read.
+	t.Run("bad expression", func(t *testing.T) {
+		for _, command := range []string{"backfill", "stream", "sync"} {
+			stateDir := filepath.Join(t.TempDir(), "state")
+			code, stdout, stderr := runBin(t, bin, command, "--endpoint-url", ep, "--state-dir", stateDir,
+				"--input-table", src, "--output-table", missing, "--filter", "item.pk ==", "--dry-run", "--output", "json")
+			if code != 2 || !strings.Contains(stderr, "filter 1:") || !strings.Contains(stderr, `"item.pk =="`) {
+				t.Errorf("%s: exit %d, want 2 naming the filter and position\n%s\n%s", command, code, stdout, stderr)
+			}
+			checkNothing(t, stateDir)
+		}
+	})
+
 	t.Run("refused", func(t *testing.T) {
 		noStream := ddbtest.Name(t, "dr-nostream")
 		ddbtest.CreateTable(t, c, noStream, ddbtest.StringKey)

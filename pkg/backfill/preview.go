@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"go.uber.org/zap"
 
 	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/stats"
@@ -60,7 +61,9 @@ func PreviewRun(ctx context.Context, cfg Config) (Preview, error) {
 	if err != nil {
 		return p, err
 	}
-	r := &run{cfg: cfg, st: stats.NewEntry(cfg.InputTable, cfg.OutputTable), total: total}
+	// A preview logs nothing: its setup (the Scan filter of a plain
+	// equality among them) would otherwise log as if a run had begun.
+	r := &run{cfg: cfg, log: zap.NewNop(), st: stats.NewEntry(cfg.InputTable, cfg.OutputTable), total: total}
 	p.TotalSegments, p.Segments, p.Leased = total, segs, cfg.leased()
 	todo := len(segs)
 	if !p.Leased {

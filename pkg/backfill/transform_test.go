@@ -292,3 +292,30 @@ func TestKeyChangeAndFailedItems(t *testing.T) {
 		}
 	})
 }
+
+// A preview (a dry run) of a copy whose filter is a plain equality, the
+// kind also passed to Scan, sizes the run like any other (it once
+// dereferenced the run's missing logger) and writes nothing.
+func TestPreviewWithScanFilter(t *testing.T) {
+	c, _ := ddbtest.Clients(t)
+	in, out := ddbtest.Name(t, "pvf-in"), ddbtest.Name(t, "pvf-out")
+	ddbtest.CreateTable(t, c, in, ddbtest.StringKey)
+	ddbtest.CreateTable(t, c, out, ddbtest.StringKey)
+	load(t, c, in, 20, tenantItem)
+	cfg := config(t, c, c, in, out)
+	cfg.Program = compile(t, `item.tenant == "acme"`, "")
+	if _, ok := cfg.Program.ScanFilter(); !ok {
+		t.Fatal("the filter is not one Scan can take; the test needs one")
+	}
+	cfg.TotalSegments = 3
+	p, err := backfill.PreviewRun(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.TotalSegments != 3 || len(p.Segments) != 3 || p.Parallel < 1 || p.Writers < 1 || !p.OutputExists {
+		t.Errorf("preview %+v", p)
+	}
+	if n := len(ddbtest.ScanAll(t, c, out)); n != 0 {
+		t.Errorf("the preview wrote %d items", n)
+	}
+}
