@@ -68,7 +68,7 @@ type Table struct {
 	// master.
 	Logger *zap.Logger
 
-	// keys is the table's key schema, set by Prepare (the master's, or
+	// keys is the table's key schema, set by Check (the master's, or
 	// the slaves' output key).
 	keys dynamo.KeySchema
 }
@@ -93,15 +93,15 @@ type Config struct {
 	// system's temporary directory, and a run starts from the beginning.
 	StateDir string
 
-	// Parallel is the number of scan segments (1 or 0: a serial scan).
-	Parallel int
-	// ScanLimit is the Scan page size (0: DynamoDB's 1 MB pages).
-	ScanLimit int32
+	// TotalSegments is the number of scan segments (1 or 0: a serial scan).
+	TotalSegments int
+	// PageSize is the Scan page size (0: DynamoDB's 1 MB pages).
+	PageSize int32
 	// BatchReadLimit is the number of keys per BatchGetItem (0: 50; at
 	// most 100).
 	BatchReadLimit int
 	// StartingKey resumes a serial master scan after this key (the
-	// LastEvaluatedKey the log shows). Not allowed with Parallel > 1.
+	// LastEvaluatedKey the log shows). Not allowed with TotalSegments > 1.
 	StartingKey map[string]types.AttributeValue
 
 	WriteMissing   bool // put master items the slave lacks
@@ -246,16 +246,16 @@ type slave struct {
 	filtered atomic.Int64 // master items the filter left out
 }
 
-// Prepare checks the configuration and that every table exists and
+// Check checks the configuration and that every table exists and
 // shares the master's key schema. A missing table is a
 // *dynamo.NotFoundError, a key mismatch or bad setting a *plan.Error (both
 // usage errors: nothing was read or written).
-func Prepare(ctx context.Context, cfg Config) (*Differ, error) {
+func Check(ctx context.Context, cfg Config) (*Differ, error) {
 	if len(cfg.Slaves) == 0 {
 		return nil, &plan.Error{Msg: "no slave table: give at least one --slave"}
 	}
-	if cfg.Parallel <= 0 {
-		cfg.Parallel = 1
+	if cfg.TotalSegments <= 0 {
+		cfg.TotalSegments = 1
 	}
 	if cfg.BatchReadLimit == 0 {
 		cfg.BatchReadLimit = DefaultBatchReadLimit
@@ -263,8 +263,8 @@ func Prepare(ctx context.Context, cfg Config) (*Differ, error) {
 	if cfg.BatchReadLimit < 1 || cfg.BatchReadLimit > MaxBatchRead {
 		return nil, &plan.Error{Msg: fmt.Sprintf("batch read limit is %d; allowed: 1 to %d", cfg.BatchReadLimit, MaxBatchRead)}
 	}
-	if cfg.ScanLimit < 0 {
-		return nil, &plan.Error{Msg: fmt.Sprintf("scan limit is %d; allowed: 0 (DynamoDB's 1 MB pages) or more", cfg.ScanLimit)}
+	if cfg.PageSize < 0 {
+		return nil, &plan.Error{Msg: fmt.Sprintf("scan limit is %d; allowed: 0 (DynamoDB's 1 MB pages) or more", cfg.PageSize)}
 	}
 	switch cfg.Method {
 	case "", MethodAuto, MethodMerge, MethodLookup:
@@ -274,11 +274,11 @@ func Prepare(ctx context.Context, cfg Config) (*Differ, error) {
 	if cfg.StartingKey != nil && cfg.Method == MethodMerge {
 		return nil, &plan.Error{Msg: "a starting key resumes the lookup method's serial scan; it cannot be combined with the merge method (which resumes from the state directory)"}
 	}
-	if cfg.StartingKey != nil && cfg.Parallel > 1 {
+	if cfg.StartingKey != nil && cfg.TotalSegments > 1 {
 		return nil, &plan.Error{Msg: "a starting key resumes a serial scan; it cannot be combined with --parallel above 1"}
 	}
 	if cfg.Checkers <= 0 {
-		cfg.Checkers = min(max(8, 4*cfg.Parallel), 64)
+		cfg.Checkers = min(max(8, 4*cfg.TotalSegments), 64)
 	}
 	if cfg.Writers <= 0 {
 		cfg.Writers = 16
@@ -403,7 +403,7 @@ func (d *Differ) run(ctx context.Context) error {
 		mode = fmt.Sprintf("repairing: write-missing=%v write-differing=%v delete-extra=%v", d.cfg.WriteMissing, d.cfg.WriteDiffering, d.cfg.DeleteExtra)
 	}
 	d.log.Info(fmt.Sprintf("diff of master %s with %d slave(s), key %s, %d scan segment(s); %s%s",
-		d.cfg.Master.Label, len(d.slaves), d.keys, d.cfg.Parallel, mode, d.describeProgram()))
+		d.cfg.Master.Label, len(d.slaves), d.keys, d.cfg.TotalSegments, mode, d.describeProgram()))
 	if d.cfg.ExtraOnly {
 		return d.walkSlaves(ctx)
 	}
@@ -414,7 +414,7 @@ func (d *Differ) run(ctx context.Context) error {
 		name:   "master " + d.cfg.Master.Label,
 		table:  d.cfg.Master,
 		start:  d.cfg.StartingKey,
-		resume: d.cfg.Parallel == 1,
+		resume: d.cfg.TotalSegments == 1,
 		chargeRCU: func(u float64) {
 			for _, s := range d.slaves {
 				s.st.ConsumedRCU.Add(u / float64(len(d.slaves)))
@@ -504,8 +504,8 @@ func (d *Differ) walk(ctx context.Context, w walkSpec) error {
 	// checkers work on, so that a scan segment fetches its next page while
 	// the checkers work through the last one; divided among the segments
 	// so that memory stays bounded whatever the parallelism.
-	chunks := make(chan chunk, 2*d.cfg.Checkers+160/d.cfg.Parallel)
-	segs := make([]*segment, d.cfg.Parallel)
+	chunks := make(chan chunk, 2*d.cfg.Checkers+160/d.cfg.TotalSegments)
+	segs := make([]*segment, d.cfg.TotalSegments)
 	var scanners sync.WaitGroup
 	for i := range segs {
 		segs[i] = &segment{n: i, safe: w.start, started: w.start != nil, lastLog: time.Now()}
@@ -551,12 +551,12 @@ func (d *Differ) scanSegment(ctx context.Context, w walkSpec, seg *segment, out 
 		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
 		ExclusiveStartKey:      w.start,
 	}
-	if d.cfg.Parallel > 1 {
+	if d.cfg.TotalSegments > 1 {
 		in.Segment = aws.Int32(int32(seg.n))
-		in.TotalSegments = aws.Int32(int32(d.cfg.Parallel))
+		in.TotalSegments = aws.Int32(int32(d.cfg.TotalSegments))
 	}
-	if d.cfg.ScanLimit > 0 {
-		in.Limit = aws.Int32(d.cfg.ScanLimit)
+	if d.cfg.PageSize > 0 {
+		in.Limit = aws.Int32(d.cfg.PageSize)
 	}
 	p := dynamodb.NewScanPaginator(w.table.Client, in)
 	for p.HasMorePages() {
@@ -632,7 +632,7 @@ func (d *Differ) pageProgress(w walkSpec, seg *segment) {
 	case w.resume:
 		d.log.Info(fmt.Sprintf("%s: checked up to key %s (to resume: --starting-key '%s')", w.name, key, key))
 	default:
-		d.log.Debug(fmt.Sprintf("%s: segment %d/%d checked up to key %s", w.name, seg.n, d.cfg.Parallel, key))
+		d.log.Debug(fmt.Sprintf("%s: segment %d/%d checked up to key %s", w.name, seg.n, d.cfg.TotalSegments, key))
 	}
 }
 
@@ -723,7 +723,7 @@ func countRetries(st *stats.Entry) func(*dynamodb.Options) {
 }
 
 // SetReport sets the writer that receives the report lines (after
-// Prepare, so that a report file is only created once the checks pass).
+// Check, so that a report file is only created once the checks pass).
 func (d *Differ) SetReport(w io.Writer) {
 	if w == nil {
 		d.report = nil

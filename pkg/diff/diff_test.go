@@ -32,7 +32,7 @@ func TestScenarioDryRunCounts(t *testing.T) {
 			slave := &hookClient{Client: c}
 			res := run(t, diff.Config{
 				Master: table(sc.master, c), Slaves: []diff.Table{table(sc.slave, slave)},
-				Parallel: par, ScanForExtra: true, Report: &rep, Verbose: true,
+				TotalSegments: par, ScanForExtra: true, Report: &rep, Verbose: true,
 			})
 			if len(res.Slaves) != 1 {
 				t.Fatalf("slaves = %d", len(res.Slaves))
@@ -90,7 +90,7 @@ func TestRepairThenInSync(t *testing.T) {
 	st := newEntry(sc)
 	res := run(t, diff.Config{
 		Master: table(sc.master, c), Slaves: []diff.Table{{Name: sc.slave, Label: sc.slave, Client: c, Stats: st}},
-		Parallel: 4, WriteMissing: true, WriteDiffering: true, DeleteExtra: true,
+		TotalSegments: 4, WriteMissing: true, WriteDiffering: true, DeleteExtra: true,
 	})
 	wantCounts(t, res.Slaves[0], diff.SlaveResult{
 		Scanned: 2000, Matching: int64(2000 - sc.missing - sc.differing),
@@ -285,7 +285,7 @@ func TestSeveralSlaves(t *testing.T) {
 	ddbtest.PutItems(t, c, other, items)
 	res := run(t, diff.Config{
 		Master: table(sc.master, c), Slaves: []diff.Table{table(sc.slave, c), table(other, c)},
-		Parallel: 2, WriteMissing: true, ScanForExtra: true,
+		TotalSegments: 2, WriteMissing: true, ScanForExtra: true,
 	})
 	wantCounts(t, res.Slaves[0], diff.SlaveResult{
 		Scanned: 1000, Matching: int64(1000 - sc.missing - sc.differing), Missing: int64(sc.missing),
@@ -308,7 +308,7 @@ func TestStartingKeyResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := run(t, diff.Config{Master: table(sc.master, c), Slaves: []diff.Table{table(sc.slave, c)}, StartingKey: first.LastEvaluatedKey, ScanLimit: 100})
+	res := run(t, diff.Config{Master: table(sc.master, c), Slaves: []diff.Table{table(sc.slave, c)}, StartingKey: first.LastEvaluatedKey, PageSize: 100})
 	if got := res.Slaves[0].Scanned; got != 700 {
 		t.Fatalf("scanned %d after the starting key, want 700", got)
 	}
@@ -330,9 +330,9 @@ func TestStartingKeyResumes(t *testing.T) {
 		mu.Unlock()
 		return c.BatchGetItem(ctx, in)
 	}
-	d, err := diff.Prepare(ctx, diff.Config{
+	d, err := diff.Check(ctx, diff.Config{
 		Master: table(sc.master, c), Slaves: []diff.Table{table(sc.slave, slave)},
-		ScanLimit: 50, BatchReadLimit: 25, Checkers: 1, Logger: zap.New(core), ResumeLogEvery: -1, Method: diff.MethodLookup,
+		PageSize: 50, BatchReadLimit: 25, Checkers: 1, Logger: zap.New(core), ResumeLogEvery: -1, Method: diff.MethodLookup,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -419,7 +419,7 @@ func TestBinaryAndBigNumberKeys(t *testing.T) {
 	si = append(si, map[string]av{"id": b([]byte{0, 1, 0xff}), "seq": n("10036651427894288407"), "v": n("1")})
 	ddbtest.PutItems(t, c, m, mi)
 	ddbtest.PutItems(t, c, sl, si)
-	res := run(t, diff.Config{Master: table(m, c), Slaves: []diff.Table{table(sl, c)}, Parallel: 3, WriteMissing: true, DeleteExtra: true})
+	res := run(t, diff.Config{Master: table(m, c), Slaves: []diff.Table{table(sl, c)}, TotalSegments: 3, WriteMissing: true, DeleteExtra: true})
 	wantCounts(t, res.Slaves[0], diff.SlaveResult{Scanned: 400, Matching: 396, Missing: 4, Extra: 1, Written: 4, Deleted: 1})
 	ddbtest.AssertSameItems(t, c, m, sl, "id", "seq")
 }
@@ -432,21 +432,21 @@ func TestPrepareChecks(t *testing.T) {
 	other := ddbtest.Name(t, "chk-o")
 	ddbtest.CreateTable(t, c, other, ddbtest.KeySpec{Hash: "pk", HashType: types.ScalarAttributeTypeN})
 	ctx := context.Background()
-	_, err := diff.Prepare(ctx, diff.Config{Master: table(m, c), Slaves: []diff.Table{table("no-such-table", c)}})
+	_, err := diff.Check(ctx, diff.Config{Master: table(m, c), Slaves: []diff.Table{table("no-such-table", c)}})
 	var nf *dynamo.NotFoundError
 	if !errors.As(err, &nf) || nf.Table != "no-such-table" {
 		t.Fatalf("missing slave: err = %v", err)
 	}
-	_, err = diff.Prepare(ctx, diff.Config{Master: table(m, c), Slaves: []diff.Table{table(other, c)}})
+	_, err = diff.Check(ctx, diff.Config{Master: table(m, c), Slaves: []diff.Table{table(other, c)}})
 	var pe *plan.Error
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "key schemas differ") {
 		t.Fatalf("key mismatch: err = %v", err)
 	}
-	_, err = diff.Prepare(ctx, diff.Config{Master: table(m, c), Slaves: []diff.Table{table(m+"x", c)}, StartingKey: map[string]av{"nope": s("x")}})
+	_, err = diff.Check(ctx, diff.Config{Master: table(m, c), Slaves: []diff.Table{table(m+"x", c)}, StartingKey: map[string]av{"nope": s("x")}})
 	if err == nil {
 		t.Fatal("bad starting key accepted")
 	}
-	_, err = diff.Prepare(ctx, diff.Config{Master: table(m, c), Slaves: []diff.Table{table(m, c)}, StartingKey: map[string]av{"pk": n("1")}})
+	_, err = diff.Check(ctx, diff.Config{Master: table(m, c), Slaves: []diff.Table{table(m, c)}, StartingKey: map[string]av{"pk": n("1")}})
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "starting key") {
 		t.Fatalf("starting key of the wrong type: err = %v", err)
 	}

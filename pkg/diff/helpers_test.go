@@ -150,7 +150,7 @@ func run(t *testing.T, cfg diff.Config) diff.Result {
 	if cfg.Method == "" && cfg.StartingKey == nil {
 		cfg.Method = testMethod()
 	}
-	d, err := diff.Prepare(context.Background(), cfg)
+	d, err := diff.Check(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("prepare: %v", err)
 	}

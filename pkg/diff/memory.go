@@ -62,7 +62,7 @@ func partitions(total tableSize, sides int, b memoryBudget) int {
 // pageLimit sizes the Scan pages so that one page per segment of every
 // table, decoded, fits in the pages' budget: items of the tables' largest
 // average size (1 KB when DescribeTable knows none), at least 25 a page;
-// 0 (DynamoDB's 1 MB pages) when those fit. Config.ScanLimit, when
+// 0 (DynamoDB's 1 MB pages) when those fit. Config.PageSize, when
 // smaller, wins.
 func (d *Differ) pageLimit(b memoryBudget, tables int) int32 {
 	const maxPage = 1 << 20 // DynamoDB's page: 1 MB of items
@@ -75,7 +75,7 @@ func (d *Differ) pageLimit(b memoryBudget, tables int) int32 {
 	if avg == 0 {
 		avg = 1024
 	}
-	scans := int64(tables * max(d.cfg.Parallel, 1))
+	scans := int64(tables * max(d.cfg.TotalSegments, 1))
 	page := b.pages / scans / decodeFactor
 	limit := int32(0)
 	if page < maxPage {
@@ -83,7 +83,7 @@ func (d *Differ) pageLimit(b memoryBudget, tables int) int32 {
 		d.log.Debug(fmt.Sprintf("merge: Scan pages of at most %d items (%d scans at once, items of about %d bytes, %d MiB for the pages in flight)",
 			limit, scans, avg, b.pages>>20))
 	}
-	if c := d.cfg.ScanLimit; c > 0 && (limit == 0 || c < limit) {
+	if c := d.cfg.PageSize; c > 0 && (limit == 0 || c < limit) {
 		limit = c
 	}
 	return limit

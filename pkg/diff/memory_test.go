@@ -34,10 +34,10 @@ func TestMemoryBudget(t *testing.T) {
 }
 
 // Scan pages are sized so that one page per segment of every table,
-// decoded, fits in the pages' budget; a smaller ScanLimit wins.
+// decoded, fits in the pages' budget; a smaller PageSize wins.
 func TestPageLimit(t *testing.T) {
 	d := func(parallel int, scanLimit int32, sizes ...tableSize) *Differ {
-		return &Differ{cfg: Config{Parallel: parallel, ScanLimit: scanLimit}, log: zap.NewNop(), sizes: sizes}
+		return &Differ{cfg: Config{TotalSegments: parallel, PageSize: scanLimit}, log: zap.NewNop(), sizes: sizes}
 	}
 	small := tableSize{items: 1000, bytes: 150_000} // 150 bytes an item
 	big := tableSize{items: 1000, bytes: 3_000_000} // 3 KB
@@ -53,15 +53,15 @@ func TestPageLimit(t *testing.T) {
 		// The largest items of the tables count.
 		{"larger slave items", d(8, 0, small, big), b, 38},
 		{"unknown sizes: 1 KB", d(8, 0, tableSize{}, tableSize{}), b, 113},
-		{"ScanLimit smaller", d(8, 50, small, small), b, 50},
-		{"ScanLimit larger", d(8, 5000, small, small), b, 776},
+		{"PageSize smaller", d(8, 50, small, small), b, 50},
+		{"PageSize larger", d(8, 5000, small, small), b, 776},
 		{"at least 25", d(64, 0, big, big), b, 25},
 		// 1 GiB: 128 MiB / 16 / 18 = 466 KB of items a page, still
 		// under DynamoDB's 1 MB.
 		{"1 GiB", d(8, 0, small, small), budgetOf(1 << 30), 3106},
 		// 4 GiB: 1.9 MB a page: DynamoDB's 1 MB pages fit.
 		{"4 GiB", d(8, 0, small, small), budgetOf(4 << 30), 0},
-		{"4 GiB with ScanLimit", d(8, 100, small, small), budgetOf(4 << 30), 100},
+		{"4 GiB with PageSize", d(8, 100, small, small), budgetOf(4 << 30), 100},
 	} {
 		if got := c.d.pageLimit(c.b, 2); got != c.want {
 			t.Errorf("%s: page limit %d, want %d", c.name, got, c.want)

@@ -17,7 +17,7 @@ import (
 )
 
 // The merge method: every table is scanned once (the master and each
-// slave at the same time, Parallel segments each), every item is reduced
+// slave at the same time, TotalSegments segments each), every item is reduced
 // to its exact key and a digest of its compared attributes (digest.go),
 // and the records are kept by key-hash partition in a store that spills
 // to disk past the memory limit (spill.go). Once the scans are done the
@@ -70,7 +70,7 @@ func (d *Differ) runMerge(ctx context.Context) error {
 		}
 		return dir, nil
 	}
-	st := newStore(len(names), d.cfg.Parallel, parts, budget.records, mkdir)
+	st := newStore(len(names), d.cfg.TotalSegments, parts, budget.records, mkdir)
 	st.log = d.log
 	st.pageLimit = d.pageLimit(budget, len(names))
 	if d.cfg.StateDir != "" {
@@ -94,7 +94,7 @@ func (d *Differ) runMerge(ctx context.Context) error {
 				s.filtered.Add(st.sides[0].filtered)
 			}
 			d.log.Info(fmt.Sprintf("merge: resuming from %s: %d of %d scan segments done, %d master items already scanned",
-				dir, done, len(names)*d.cfg.Parallel, st.sides[0].items))
+				dir, done, len(names)*d.cfg.TotalSegments, st.sides[0].items))
 		}
 	}
 	err := d.mergeScan(ctx, st, ck)
@@ -124,7 +124,7 @@ func (d *Differ) mergeScan(ctx context.Context, st *store, ck *checkpointer) err
 		tables[i+1] = s.Table
 	}
 	for i, t := range tables {
-		for seg := range d.cfg.Parallel {
+		for seg := range d.cfg.TotalSegments {
 			if st.sides[i].segs[seg].done {
 				continue
 			}
@@ -181,9 +181,9 @@ func (d *Differ) mergeScanSegment(ctx context.Context, st *store, sd *side, t Ta
 			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
 			ExclusiveStartKey:      start,
 		}
-		if d.cfg.Parallel > 1 {
+		if d.cfg.TotalSegments > 1 {
 			in.Segment = aws.Int32(int32(seg))
-			in.TotalSegments = aws.Int32(int32(d.cfg.Parallel))
+			in.TotalSegments = aws.Int32(int32(d.cfg.TotalSegments))
 		}
 		if st.pageLimit > 0 {
 			in.Limit = aws.Int32(st.pageLimit)

@@ -36,7 +36,7 @@ func TestMergeSpillsPastTheMemoryLimit(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	res := run(t, diff.Config{
 		Master: table(sc.master, c), Slaves: []diff.Table{table(sc.slave, c)},
-		Method: diff.MethodMerge, MemoryLimit: 4096, StateDir: spill, Parallel: 2, ScanLimit: 100,
+		Method: diff.MethodMerge, MemoryLimit: 4096, StateDir: spill, TotalSegments: 2, PageSize: 100,
 		ScanForExtra: true, Logger: zap.New(core),
 	})
 	wantCounts(t, res.Slaves[0], diff.SlaveResult{
@@ -174,7 +174,7 @@ func TestMergeWriterDuringScans(t *testing.T) {
 	}
 	res := run(t, diff.Config{
 		Master: table(m, master), Slaves: []diff.Table{table(sl, slave)},
-		Method: diff.MethodMerge, Parallel: 2, ScanLimit: 20, ScanForExtra: true,
+		Method: diff.MethodMerge, TotalSegments: 2, PageSize: 20, ScanForExtra: true,
 	})
 	halt()
 	r := res.Slaves[0]
@@ -237,7 +237,7 @@ func TestMethodChosenAndLogged(t *testing.T) {
 	ddbtest.PutItems(t, c, m, items)
 	ddbtest.PutItems(t, c, sl, items)
 	core, logs := observer.New(zap.InfoLevel)
-	d, err := diff.Prepare(context.Background(), diff.Config{Master: table(m, c), Slaves: []diff.Table{table(sl, c)}, Logger: zap.New(core)})
+	d, err := diff.Check(context.Background(), diff.Config{Master: table(m, c), Slaves: []diff.Table{table(sl, c)}, Logger: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestMethodChosenAndLogged(t *testing.T) {
 	if len(l) != 1 || !strings.Contains(l[0].Message, "method merge (chosen)") || !strings.Contains(l[0].Message, "lookup") {
 		t.Fatalf("choice log: %v", l)
 	}
-	_, err = diff.Prepare(context.Background(), diff.Config{Master: table(m, c), Slaves: []diff.Table{table(sl, c)}, Method: diff.MethodMerge, StartingKey: map[string]av{"pk": s("x")}})
+	_, err = diff.Check(context.Background(), diff.Config{Master: table(m, c), Slaves: []diff.Table{table(sl, c)}, Method: diff.MethodMerge, StartingKey: map[string]av{"pk": s("x")}})
 	if err == nil || !strings.Contains(err.Error(), "merge") {
 		t.Fatalf("a starting key with the merge method: err = %v", err)
 	}
@@ -269,7 +269,7 @@ func TestMergeResumesAfterKill(t *testing.T) {
 	cfg := func(m, s diff.Client, state string, rep *bytes.Buffer) diff.Config {
 		return diff.Config{
 			Master: table(sc.master, m), Slaves: []diff.Table{table(sc.slave, s)},
-			Method: diff.MethodMerge, Parallel: segs, ScanLimit: page, ScanForExtra: true, StateDir: state, Report: rep,
+			Method: diff.MethodMerge, TotalSegments: segs, PageSize: page, ScanForExtra: true, StateDir: state, Report: rep,
 		}
 	}
 	// The uninterrupted run.
@@ -304,7 +304,7 @@ func TestMergeResumesAfterKill(t *testing.T) {
 	}
 	hm, hs := &hookClient{Client: c}, &hookClient{Client: c}
 	hm.scan, hs.scan = counting(12), counting(12)
-	d, err := diff.Prepare(ctx, cfg(hm, hs, state, nil))
+	d, err := diff.Check(ctx, cfg(hm, hs, state, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

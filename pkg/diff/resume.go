@@ -54,7 +54,7 @@ type segState struct {
 func (d *Differ) resumeID() string {
 	ign := append([]string(nil), d.cfg.Ignore...)
 	sort.Strings(ign)
-	parts := []any{checkpointVersion, d.cfg.Master.Label, d.cfg.Master.Name, d.cfg.Parallel, ign}
+	parts := []any{checkpointVersion, d.cfg.Master.Label, d.cfg.Master.Name, d.cfg.TotalSegments, ign}
 	if d.prg != nil {
 		parts = append(parts, d.prg.Fingerprint(), d.out.String())
 	}

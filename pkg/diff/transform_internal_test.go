@@ -70,7 +70,7 @@ func TestRecordKeyCarriesTheInputKey(t *testing.T) {
 func TestResumeIDNamesTheProgram(t *testing.T) {
 	differ := func(prg *transform.Program) *Differ {
 		k := dynamo.KeySchema{Hash: "pk", HashType: "S"}
-		return &Differ{cfg: Config{Master: Table{Name: "m", Label: "r:m"}, Parallel: 4}, keys: k, out: k, prg: prg}
+		return &Differ{cfg: Config{Master: Table{Name: "m", Label: "r:m"}, TotalSegments: 4}, keys: k, out: k, prg: prg}
 	}
 	ids := map[string]string{"none": differ(nil).resumeID()}
 	for name, prg := range map[string]*transform.Program{

@@ -135,7 +135,7 @@ func put(t *testing.T, c *dynamodb.Client, table string, it map[string]av) {
 func TestTransformedCopy(t *testing.T) {
 	c, _ := ddbtest.Clients(t)
 	master, slave, prg := newAcme(t, c, 200)
-	cfg := diff.Config{Master: table(master, c), Slaves: []diff.Table{table(slave, c)}, Program: prg, ScanForExtra: true, Parallel: 2}
+	cfg := diff.Config{Master: table(master, c), Slaves: []diff.Table{table(slave, c)}, Program: prg, ScanForExtra: true, TotalSegments: 2}
 	res := run(t, cfg)
 	wantCounts(t, res.Slaves[0], diff.SlaveResult{Scanned: 200, FilteredOut: 50, Matching: 150})
 
@@ -217,7 +217,7 @@ rename:
 		"starting key (lookup)": {ScanForExtra: true, StartingKey: map[string]av{"pk": s("p001")}},
 	} {
 		cfg.Master, cfg.Slaves, cfg.Program = base.Master, base.Slaves, base.Program
-		_, err := diff.Prepare(context.Background(), cfg)
+		_, err := diff.Check(context.Background(), cfg)
 		var pe *plan.Error
 		if !errors.As(err, &pe) {
 			t.Fatalf("%s: %v, want a plan.Error", name, err)
@@ -277,7 +277,7 @@ func TestFailedItems(t *testing.T) {
 		if cfg.Method == "" {
 			cfg.Method = testMethod()
 		}
-		d, err := diff.Prepare(context.Background(), cfg)
+		d, err := diff.Check(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -390,7 +390,7 @@ func TestTransformedMergeResumesOnlyTheSameProgram(t *testing.T) {
 	const page = 20
 	cfg := func(m diff.Client, p *transform.Program, state string) diff.Config {
 		return diff.Config{Master: table(master, m), Slaves: []diff.Table{table(slave, c)}, Program: p,
-			Method: diff.MethodMerge, ScanLimit: page, ScanForExtra: true, StateDir: state}
+			Method: diff.MethodMerge, PageSize: page, ScanForExtra: true, StateDir: state}
 	}
 	state := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -416,7 +416,7 @@ func TestTransformedMergeResumesOnlyTheSameProgram(t *testing.T) {
 		}
 		return out, err
 	}
-	d, err := diff.Prepare(ctx, cfg(hm, prg, state))
+	d, err := diff.Check(ctx, cfg(hm, prg, state))
 	if err != nil {
 		t.Fatal(err)
 	}

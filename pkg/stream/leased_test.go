@@ -157,7 +157,7 @@ func TestLeasedWorkersKeepLineage(t *testing.T) {
 	cfg.StateKey = entry.ID()
 	cfg.Leases = &job.Leases{Manager: other, Entry: entry}
 	var pe *plan.Error
-	if err := stream.Validate(context.Background(), cfg); !errors.As(err, &pe) {
+	if err := stream.Check(context.Background(), cfg); !errors.As(err, &pe) {
 		t.Fatalf("until-caught-up with leases: err = %v, want a *plan.Error", err)
 	}
 }

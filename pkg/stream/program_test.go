@@ -141,10 +141,10 @@ func TestProgramNeedsOldImagesForAComputedKey(t *testing.T) {
 	for _, view := range []types.StreamViewType{types.StreamViewTypeNewImage, types.StreamViewTypeKeysOnly} {
 		t.Run(string(view), func(t *testing.T) {
 			cfg, tb := movingConfig(t, view)
-			err := stream.Validate(context.Background(), cfg)
+			err := stream.Check(context.Background(), cfg)
 			var pe *plan.Error
 			if !errors.As(err, &pe) || !strings.Contains(err.Error(), "old image") || !strings.Contains(err.Error(), "NEW_AND_OLD_IMAGES") {
-				t.Fatalf("Validate: %v; want a plan.Error asking for old images", err)
+				t.Fatalf("Check: %v; want a plan.Error asking for old images", err)
 			}
 			if err := runFake(t, cfg); !errors.As(err, &pe) {
 				t.Fatalf("Run: %v; want the same plan.Error", err)
@@ -157,8 +157,8 @@ func TestProgramNeedsOldImagesForAComputedKey(t *testing.T) {
 	// An output key computed from the input key alone needs no old image.
 	cfg, _ := movingConfig(t, types.StreamViewTypeNewImage)
 	cfg.Program = program(t, "item.active", "set:\n  mail: '\"u#\" + item.pk'\n")
-	if err := stream.Validate(context.Background(), cfg); err != nil {
-		t.Fatalf("Validate with a key computed from pk: %v", err)
+	if err := stream.Check(context.Background(), cfg); err != nil {
+		t.Fatalf("Check with a key computed from pk: %v", err)
 	}
 }
 

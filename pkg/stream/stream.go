@@ -112,10 +112,10 @@ type StreamInfo struct {
 	Keys     dynamo.KeySchema
 }
 
-// Check describes the input table and returns its stream. A missing table
+// Describe describes the input table and returns its stream. A missing table
 // or a table without an enabled stream is a usage error (exit 2) that
 // says how to enable one.
-func Check(ctx context.Context, c dynamodb.DescribeTableAPIClient, table string) (StreamInfo, error) {
+func Describe(ctx context.Context, c dynamodb.DescribeTableAPIClient, table string) (StreamInfo, error) {
 	desc, err := dynamo.DescribeTable(ctx, c, table, "check the input table name and region")
 	if err != nil {
 		return StreamInfo{}, err
@@ -162,12 +162,12 @@ type engine struct {
 	wake   chan struct{}
 }
 
-// Validate does the checks Run does before reading anything, writing
+// Check does the checks Run does before reading anything, writing
 // nothing: the input has an enabled stream (the expected one, when
 // StreamARN is set, and the one the checkpoints were made on), the output
 // exists and both share one key schema. Commands check every plan entry
 // first so that a bad entry stops the run before any entry writes.
-func Validate(ctx context.Context, cfg Config) error {
+func Check(ctx context.Context, cfg Config) error {
 	_, err := newEngine(ctx, cfg, true)
 	return err
 }
@@ -215,7 +215,7 @@ func newEngine(ctx context.Context, cfg Config, dryRun bool) (*engine, error) {
 	e.cfg.Dest = countingDest{DestAPI: cfg.Dest, st: e.st}
 	cfg = e.cfg
 
-	info, err := Check(ctx, cfg.Source, cfg.InputTable)
+	info, err := Describe(ctx, cfg.Source, cfg.InputTable)
 	if err != nil {
 		return nil, err
 	}

@@ -193,7 +193,7 @@ func (c *Config) backfillLeases(h *Handover) *job.Leases {
 func Check(ctx context.Context, cfg Config) error {
 	cfg.defaults()
 	if cfg.Stream {
-		info, err := stream.Check(ctx, cfg.Source, cfg.InputTable)
+		info, err := stream.Describe(ctx, cfg.Source, cfg.InputTable)
 		if err != nil {
 			return err
 		}
@@ -213,7 +213,7 @@ func Check(ctx context.Context, cfg Config) error {
 					return err
 				}
 			}
-			return stream.Validate(ctx, stream.Config{
+			return stream.Check(ctx, stream.Config{
 				Common: job.Common{
 					InputTable: cfg.InputTable, OutputTable: cfg.OutputTable,
 					Store: cfg.Store, StateKey: cfg.StateKey, Leases: cfg.Leases,
@@ -391,7 +391,7 @@ func Run(ctx context.Context, cfg Config) error {
 // recordHandover returns the recorded handover, recording it first on a
 // first run (before the backfill reads anything).
 func recordHandover(ctx context.Context, cfg Config) (*Handover, error) {
-	info, err := stream.Check(ctx, cfg.Source, cfg.InputTable)
+	info, err := stream.Describe(ctx, cfg.Source, cfg.InputTable)
 	if err != nil {
 		return nil, err
 	}
@@ -574,13 +574,13 @@ func reconcile(ctx context.Context, cfg Config, h *Handover) error {
 func reconcileOnce(ctx context.Context, cfg Config, key string) error {
 	var done reconciled
 	cfg.Logger.Info(fmt.Sprintf("reconciling %s: deleting output items the input %s lacks", cfg.OutputTable, cfg.InputTable))
-	d, err := diff.Prepare(ctx, diff.Config{
-		Master:      diff.Table{Name: cfg.InputTable, Label: cfg.InputTable, Client: cfg.Source},
-		Slaves:      []diff.Table{{Name: cfg.OutputTable, Label: cfg.OutputTable, Client: cfg.Dest}},
-		Parallel:    reconcileSegments,
-		DeleteExtra: true,
-		ExtraOnly:   true,
-		Logger:      cfg.Logger,
+	d, err := diff.Check(ctx, diff.Config{
+		Master:        diff.Table{Name: cfg.InputTable, Label: cfg.InputTable, Client: cfg.Source},
+		Slaves:        []diff.Table{{Name: cfg.OutputTable, Label: cfg.OutputTable, Client: cfg.Dest}},
+		TotalSegments: reconcileSegments,
+		DeleteExtra:   true,
+		ExtraOnly:     true,
+		Logger:        cfg.Logger,
 		// An output item the input lacks is one no input item, filtered
 		// and transformed, maps to.
 		Program:         cfg.Program,

@@ -480,8 +480,8 @@ func diffRun(ctx context.Context, o *Options) error {
 		Method:           o.Method,
 		MemoryLimit:      o.memoryLimit,
 		StateDir:         f.Globals.StateDir,
-		Parallel:         o.Parallel,
-		ScanLimit:        int32(o.ScanLimit),
+		TotalSegments:    o.Parallel,
+		PageSize:         int32(o.ScanLimit),
 		BatchReadLimit:   o.BatchReadLimit,
 		WriteMissing:     o.WriteMissing,
 		WriteDiffering:   o.WriteDiffering,
@@ -515,7 +515,7 @@ func diffRun(ctx context.Context, o *Options) error {
 			Logger: logging.ForEntry(log, cfg.Master.Label, label),
 		})
 	}
-	d, err := diff.Prepare(ctx, cfg)
+	d, err := diff.Check(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func StreamEntryEstimate(ctx context.Context, cfg stream.Config, leases *lease.M
 
 // StreamEstimate is the stream part of StreamEntryEstimate (sync uses it too).
 func StreamEstimate(ctx context.Context, cfg stream.Config, leases *lease.Manager, fresh string) (*cmdutil.StreamEstimate, error) {
-	info, err := stream.Check(ctx, cfg.Source, cfg.InputTable)
+	info, err := stream.Describe(ctx, cfg.Source, cfg.InputTable)
 	if err != nil {
 		return nil, err
 	}

@@ -197,7 +197,7 @@ func streamRun(opts *Options) error {
 		if err := syncer.CheckCopy(r.Ctx, syncer.CopyCheck{Common: c.Common, Source: c.Source}); err != nil {
 			return err
 		}
-		return stream.Validate(r.Ctx, c)
+		return stream.Check(r.Ctx, c)
 	}
 	if opts.Output.DryRun {
 		return r.DryRun(&opts.Output, "stream", check, func(i int) (*cmdutil.Estimate, error) {
