@@ -71,13 +71,19 @@ type EntryResult struct {
 	Output string `json:"output"` // REGION:TABLE
 	// Phase is complete, stopped (interrupted; progress is checkpointed)
 	// or failed; a dry run says would-start or refused.
-	Phase           string  `json:"phase"`
-	ItemsRead       int64   `json:"items_read"`
-	ItemsWritten    int64   `json:"items_written"`
-	ItemsSkipped    int64   `json:"items_skipped"`
-	ItemsFailed     int64   `json:"items_failed"`
-	RecordsRead     int64   `json:"records_read"`
-	RecordsApplied  int64   `json:"records_applied"`
+	Phase        string `json:"phase"`
+	ItemsRead    int64  `json:"items_read"`
+	ItemsWritten int64  `json:"items_written"`
+	ItemsSkipped int64  `json:"items_skipped"`
+	ItemsFailed  int64  `json:"items_failed"`
+	// ItemsFiltered are the skipped items the filter left out.
+	ItemsFiltered  int64 `json:"items_filtered"`
+	RecordsRead    int64 `json:"records_read"`
+	RecordsApplied int64 `json:"records_applied"`
+	// RecordsFailed are the records whose item the filter or transform
+	// failed on: left out with --skip-failed-items; without it the first
+	// one (counted too) stops the stream.
+	RecordsFailed   int64   `json:"records_failed"`
 	ConsumedRCU     float64 `json:"consumed_rcu"`
 	ConsumedWCU     float64 `json:"consumed_wcu"`
 	Retries         int64   `json:"retries"`
@@ -107,8 +113,10 @@ func entryResult(st *stats.Entry, phase string, err error, d time.Duration) Entr
 		ItemsWritten:    st.ItemsWritten.Load(),
 		ItemsSkipped:    st.ItemsSkipped.Load(),
 		ItemsFailed:     st.ItemsFailed.Load(),
+		ItemsFiltered:   st.ItemsFiltered.Load(),
 		RecordsRead:     st.RecordsRead.Load(),
 		RecordsApplied:  st.RecordsApplied.Load(),
+		RecordsFailed:   st.RecordsFailed.Load(),
 		ConsumedRCU:     st.ConsumedRCU.Load(),
 		ConsumedWCU:     st.ConsumedWCU.Load(),
 		Retries:         st.Retries.Load(),

@@ -60,6 +60,8 @@ func TestResultPhases(t *testing.T) {
 	r.Start = time.Now()
 	r.Entries[0].Stats.ItemsWritten.Store(7)
 	r.Entries[0].Stats.ConsumedWCU.Store(7.5)
+	r.Entries[0].Stats.ItemsFiltered.Store(3)
+	r.Entries[1].Stats.RecordsFailed.Store(2)
 	r.Entries[1].Err = errors.New("boom")
 	r.Entries[2].Err = fmt.Errorf("scan: %w", context.Canceled)
 	o := &OutputFlags{Output: OutputJSON}
@@ -80,13 +82,15 @@ func TestResultPhases(t *testing.T) {
 		t.Errorf("phases %v", phases)
 	}
 	first := entries[0].(map[string]any)
-	for _, k := range []string{"input", "output", "phase", "items_read", "items_written", "items_skipped", "items_failed", "records_read",
-		"records_applied", "consumed_rcu", "consumed_wcu", "retries", "throttles", "error", "duration_seconds"} {
+	for _, k := range []string{"input", "output", "phase", "items_read", "items_written", "items_skipped", "items_failed", "items_filtered", "records_read",
+		"records_applied", "records_failed", "consumed_rcu", "consumed_wcu", "retries", "throttles", "error", "duration_seconds"} {
 		if _, ok := first[k]; !ok {
 			t.Errorf("entry lacks %q: %v", k, first)
 		}
 	}
-	if first["items_written"] != 7.0 || first["consumed_wcu"] != 7.5 || entries[1].(map[string]any)["error"] != "boom" {
+	second := entries[1].(map[string]any)
+	if first["items_written"] != 7.0 || first["consumed_wcu"] != 7.5 || first["items_filtered"] != 3.0 || first["records_failed"] != 0.0 ||
+		second["records_failed"] != 2.0 || second["error"] != "boom" {
 		t.Errorf("entries %v", entries)
 	}
 	if got["command"] != "backfill" {

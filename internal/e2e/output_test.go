@@ -161,6 +161,44 @@ func testOutputJSON(t *testing.T, bin string) {
 		}
 	})
 
+	// items_filtered counts the items the filter left out (part of
+	// items_skipped); records_failed the stream records the program
+	// failed on, left out with --skip-failed-items.
+	t.Run("filtered and failed", func(t *testing.T) {
+		src, dst := ddbtest.Name(t, "oj-psrc"), ddbtest.Name(t, "oj-pdst")
+		ddbtest.CreateTable(t, c, src, ddbtest.KeySpec{Hash: "pk", HashType: types.ScalarAttributeTypeS, Stream: types.StreamViewTypeNewAndOldImages})
+		ddbtest.CreateTable(t, c, dst, ddbtest.StringKey)
+		const m = 100
+		putN(t, c, src, 0, m)
+		code, stdout, stderr := runBin(t, bin, "backfill", "--endpoint-url", ep, "--state-dir", t.TempDir(), "--no-status",
+			"--input-table", src, "--output-table", dst, "--filter", "item.v % 10 != 0", "--output", "json")
+		if code != 0 {
+			t.Fatalf("backfill: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		e := oneResult(t, stdout).Entries[0]
+		if e.ItemsRead != m || e.ItemsFiltered != m/10 || e.ItemsSkipped != m/10 || e.ItemsWritten != m-m/10 || e.RecordsFailed != 0 {
+			t.Errorf("backfill result %s", stdout)
+		}
+		// Division by zero on every fifth item: a failed record each.
+		dst2 := ddbtest.Name(t, "oj-pdst2")
+		ddbtest.CreateTable(t, c, dst2, ddbtest.StringKey)
+		code, stdout, stderr = runBin(t, bin, "stream", "--endpoint-url", ep, "--state-dir", t.TempDir(), "--no-status",
+			"--input-table", src, "--output-table", dst2, "--filter", "100 / (item.v % 5) > 0", "--skip-failed-items",
+			"--until-caught-up", "--output", "json")
+		if code != 0 {
+			t.Fatalf("stream: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		e = oneResult(t, stdout).Entries[0]
+		// The failed records are in records_applied too: their batches
+		// were applied and checkpointed without them (docs/usage.md).
+		if e.RecordsRead != m || e.RecordsFailed != m/5 || e.RecordsApplied != m || e.ItemsFiltered != 0 {
+			t.Errorf("stream result %s", stdout)
+		}
+		if got := countItems(t, c, dst2); got != m-m/5 {
+			t.Errorf("stream output holds %d items, want %d", got, m-m/5)
+		}
+	})
+
 	t.Run("failed", func(t *testing.T) {
 		src, dst := ddbtest.Name(t, "oj-fsrc"), ddbtest.Name(t, "oj-fdst")
 		ddbtest.CreateTable(t, c, src, ddbtest.StringKey)
