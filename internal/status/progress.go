@@ -86,6 +86,12 @@ func (p *Progress) Log() {
 				zap.Int64("items_skipped", s.ItemsSkipped), zap.Int64("records_applied", s.RecordsApplied),
 				zap.Int64("latency_ms", s.LatencyMillis),
 				zap.Float64("items_per_second", round2(s.ItemsRate)), zap.Float64("wcu_per_second", round2(s.WCURate)))
+			if s.ItemsFiltered > 0 {
+				fields = append(fields, zap.Int64("items_filtered", s.ItemsFiltered))
+			}
+			if s.RecordsFailed > 0 {
+				fields = append(fields, zap.Int64("records_failed", s.RecordsFailed))
+			}
 		}
 		if s.ApproxItems > 0 {
 			fields = append(fields, zap.Int64("approx_items", s.ApproxItems))

@@ -37,8 +37,8 @@ func TestProgressBlockText(t *testing.T) {
 	}
 	want := []string{
 		"Progress update · sync · 20m0s elapsed",
-		"[us-east-1:orders] ⇨ [eu-west-1:orders]: backfill running, 812,060 items written of ~1,200,000 (67%), ~10h43m left; stream pending; 10 items/s, buffer 40/64, 11 WCU/s; 20m0s elapsed",
-		"[customers] ⇨ [customers-copy]: backfill complete, 52,113 items written; stream running, 1,250 records applied (~2s behind); 0 items/s, buffer 17/64, 0 WCU/s; 20m0s elapsed",
+		"[us-east-1:orders] ⇨ [eu-west-1:orders]: backfill running, 812,060 items written of ~1,200,000 (71%), 40,000 skipped (40,000 by the filter), ~9h37m left; stream pending; 10 items/s, buffer 40/64, 11 WCU/s; 20m0s elapsed",
+		"[customers] ⇨ [customers-copy]: backfill complete, 52,113 items written; stream running, 1,250 records applied (~2s behind), 4 failed; 0 items/s, buffer 17/64, 0 WCU/s; 20m0s elapsed",
 		"[events] ⇨ [a-very-long-output-table-name-for-the-events-service]: backfill failed, 1,500 items written, 3 failed; stream skipped; 0 items/s, buffer 0/0, 0 WCU/s; 20m0s elapsed",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -69,9 +69,20 @@ func TestProgressBlockJSON(t *testing.T) {
 		m["entry"] != "[us-east-1:orders] ⇨ [eu-west-1:orders]" || m["items_per_second"] != 1206.0 || m["elapsed"] != "10s" {
 		t.Errorf("unexpected progress fields: %v", m)
 	}
-	// 387,940 items left at 1,206/s.
-	if m["percent"] != 67.0 || m["left_seconds"] != 322.0 || m["approx_items"] != 1_200_000.0 {
-		t.Errorf("percent %v, left_seconds %v, approx_items %v; want 67, 322, 1200000", m["percent"], m["left_seconds"], m["approx_items"])
+	// 347,940 items left (written, filtered) at 1,206/s.
+	if m["percent"] != 71.0 || m["left_seconds"] != 289.0 || m["approx_items"] != 1_200_000.0 {
+		t.Errorf("percent %v, left_seconds %v, approx_items %v; want 71, 289, 1200000", m["percent"], m["left_seconds"], m["approx_items"])
+	}
+	// The filtered items and failed records, present when not zero.
+	if m["items_filtered"] != 40_000.0 || m["records_failed"] != nil {
+		t.Errorf("items_filtered %v, records_failed %v; want 40000 and none", m["items_filtered"], m["records_failed"])
+	}
+	var m2 map[string]any
+	if err := json.Unmarshal([]byte(lines[2]), &m2); err != nil {
+		t.Fatal(err)
+	}
+	if m2["records_failed"] != 4.0 || m2["items_filtered"] != nil {
+		t.Errorf("second entry: records_failed %v, items_filtered %v; want 4 and none", m2["records_failed"], m2["items_filtered"])
 	}
 }
 

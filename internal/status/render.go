@@ -18,8 +18,10 @@ type snap struct {
 	Backfill, Stream, Diff   stats.Phase
 
 	ItemsWritten, ItemsFailed, ItemsSkipped int64
-	RecordsApplied, RecordsSkipped          int64
-	LatencyMillis                           int64
+	// ItemsFiltered are the skipped items the filter left out.
+	ItemsFiltered                                 int64
+	RecordsApplied, RecordsSkipped, RecordsFailed int64
+	LatencyMillis                                 int64
 
 	Scanned, Missing, Differing, Extra, Repaired, Deleted, Conflicts, Errors int64
 
@@ -46,6 +48,8 @@ func takeSnap(e *stats.Entry) snap {
 		ItemsWritten:   e.ItemsWritten.Load(),
 		ItemsFailed:    e.ItemsFailed.Load(),
 		ItemsSkipped:   e.ItemsSkipped.Load(),
+		ItemsFiltered:  e.ItemsFiltered.Load(),
+		RecordsFailed:  e.RecordsFailed.Load(),
 		RecordsApplied: e.RecordsApplied.Load(),
 		RecordsSkipped: e.RecordsSkipped.Load(),
 		LatencyMillis:  e.LatencyMillis.Load(),
@@ -203,19 +207,22 @@ func repairedCell(s snap, full bool) cell {
 	return cell{text: t}
 }
 
-// backfillCell is the BACKFILL cell: countCell, and while running the
-// percent of the approximate item count copied and the time left.
+// backfillCell is the BACKFILL cell: countCell, while running the
+// percent of the approximate item count copied and the time left, and
+// the items the filter left out when there are any.
 func backfillCell(s snap, full bool) cell {
 	c := countCell(s.Backfill, s.ItemsWritten, 0, s.ItemsFailed, full)
-	if s.Backfill != stats.Running || s.ApproxItems <= 0 {
-		return c
+	if s.Backfill == stats.Running && s.ApproxItems > 0 {
+		left := s.leftText()
+		if full {
+			left += " left"
+		}
+		n := num(s.ItemsWritten, full)
+		c.text = fmt.Sprintf("%s (%d%%, %s)", n, s.percent(), left) + strings.TrimPrefix(c.text, n)
 	}
-	left := s.leftText()
-	if full {
-		left += " left"
+	if s.ItemsFiltered > 0 && s.Backfill != stats.Pending && s.Backfill != stats.Skipped {
+		c.text += " " + num(s.ItemsFiltered, full) + " filtered"
 	}
-	n := num(s.ItemsWritten, full)
-	c.text = fmt.Sprintf("%s (%d%%, %s)", n, s.percent(), left) + strings.TrimPrefix(c.text, n)
 	return c
 }
 
@@ -254,18 +261,28 @@ func countCell(p stats.Phase, n, approx, failed int64, full bool) cell {
 	return c
 }
 
+// streamCell is the STREAM cell: the phase marker or the records applied
+// and how far behind, then the changes the filter or transform failed on
+// when there are any.
 func streamCell(s snap, full bool) cell {
+	var c cell
 	switch s.Stream {
 	case stats.Pending:
 		return cell{text: "-PENDING-", class: dim}
 	case stats.Skipped:
 		return cell{text: "-SKIPPED-", class: dim}
 	case stats.Failed:
-		return cell{text: "-FAILED- (" + num(s.RecordsApplied, full) + ")", class: bad}
+		c = cell{text: "-FAILED- (" + num(s.RecordsApplied, full) + ")", class: bad}
 	case stats.Complete:
-		return cell{text: "-COMPLETE- (" + num(s.RecordsApplied, full) + ")", class: good}
+		c = cell{text: "-COMPLETE- (" + num(s.RecordsApplied, full) + ")", class: good}
+	default:
+		c = cell{text: num(s.RecordsApplied, full) + " (" + latency(s.LatencyMillis) + " behind)"}
 	}
-	return cell{text: num(s.RecordsApplied, full) + " (" + latency(s.LatencyMillis) + " behind)"}
+	if s.RecordsFailed > 0 {
+		c.text += " " + num(s.RecordsFailed, full) + " failed"
+		c.class = bad
+	}
+	return c
 }
 
 // styles colour the block; with a renderer whose output is no terminal
@@ -460,6 +477,9 @@ func plainBody(kind string, s snap) string {
 			}
 			if s.ItemsSkipped > 0 {
 				b += ", " + exact(s.ItemsSkipped) + " skipped"
+				if s.ItemsFiltered > 0 {
+					b += " (" + exact(s.ItemsFiltered) + " by the filter)"
+				}
 			}
 			if running {
 				b += ", " + s.leftText() + " left"
@@ -472,6 +492,9 @@ func plainBody(kind string, s snap) string {
 				t += ", " + exact(s.RecordsApplied) + " records applied"
 				if s.Stream == stats.Running {
 					t += " (" + latency(s.LatencyMillis) + " behind)"
+				}
+				if s.RecordsFailed > 0 {
+					t += ", " + exact(s.RecordsFailed) + " failed"
 				}
 			}
 			parts = append(parts, t)

@@ -69,6 +69,8 @@ func syncRegistry(c *clock) (*stats.Registry, func()) {
 	a.ApproxBytes.Store(340_000_000)
 	stats.SetPhase(&a.BackfillPhase, stats.Running)
 	a.ItemsWritten.Store(800_000)
+	a.ItemsSkipped.Store(40_000) // all by the filter
+	a.ItemsFiltered.Store(40_000)
 	a.BufferCap.Store(64)
 	a.BufferLen.Store(40)
 	a.ConsumedWCU.Store(810_000)
@@ -82,6 +84,7 @@ func syncRegistry(c *clock) (*stats.Registry, func()) {
 	b.ItemsWritten.Store(52_113)
 	b.RecordsApplied.Store(1_000)
 	b.LatencyMillis.Store(2300)
+	b.RecordsFailed.Store(4)
 	b.BufferCap.Store(64)
 
 	x := reg.Add(stats.NewEntry("events", "a-very-long-output-table-name-for-the-events-service"))
