@@ -80,12 +80,25 @@ now, and not more than five years before now. DynamoDB ignores TTL values
 more than five years in the past and never deletes those items, so they
 are copied, as are items without the attribute or with a non-number in it.
 
+--filter keeps only the items for which a CEL expression is true, and
+--transform FILE reshapes them on the way (set, drop, rename; a plan
+entry takes filter: and transform:; docs/transform.md). The scan still
+reads, and is billed for, the whole table. An item the filter or
+transform fails on (an evaluation error such as a missing attribute, or
+an output key that is missing or of the wrong type) is logged with its
+key and counted as failed, and the copy goes on; at the end the run
+exits 3, and the pages holding such items are not checkpointed, so that
+running again with a corrected transform copies them. With
+--skip-failed-items they are only logged and counted, and the run
+succeeds.
+
 --dry-run makes every check a run makes before it writes (the plan, the
 tables and their key schemas, existing checkpoints), writes nothing (no
 table, no state directory, no checkpoint, no item), and prints what the
 run would do: the input's approximate items and bytes, the segments and
 writers, the read and write units the copy would consume and its time at
---max-wcu/--max-rcu. Exit 0 when the run would start, 2 when refused.
+--max-wcu/--max-rcu (upper bounds with a filter), and the filter and
+transform. Exit 0 when the run would start, 2 when refused.
 
 Logs go to standard output; the live status goes to standard error. With
 --output json the logs go to standard error too, and at the end (also when
@@ -94,12 +107,16 @@ gets one JSON object: per entry its phase, counts, capacity consumed,
 retries, error and duration (docs/usage.md).
 
 Exit status:
-  0    every item was copied (or skipped with --skip-expired)
+  0    every item was copied (or skipped with --skip-expired or by the
+       filter, or failed with --skip-failed-items)
   2    invalid usage or configuration: a missing table, key schemas that
-       differ, a bad plan, a checkpoint table that is not ddbsync's or
-       holds progress of another plan (another total segments); nothing
-       was read or written
-  3    runtime failure: items that could not be written, a table lost
+       differ, a bad plan, a filter or transform that does not compile
+       (the expression and position are named), a checkpoint table that
+       is not ddbsync's or holds progress of another plan (another total
+       segments); nothing was read or written
+  3    runtime failure: items that could not be written, items the
+       filter or transform failed on (without --skip-failed-items; each
+       logged with its key, the run ending after the copy), a table lost
        during the run, access denied; any failure found once the copy
        started (such as a segment checkpoint of another total met in the
        middle of a shared backfill)
@@ -123,6 +140,10 @@ Exit status:
 
   # Stay under 500 write units per second on the output
   ddbsync backfill -c plan.yml --max-wcu 500
+
+  # Copy one tenant's items, reshaped by a transform file (set, drop, rename)
+  ddbsync backfill --input-table orders --output-table orders-acme \
+                   --filter 'item.tenant == "acme"' --transform acme.yml
 
   # A result object for a pipeline (logs on standard error)
   ddbsync backfill -c plan.yml --output json > result.json

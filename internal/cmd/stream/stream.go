@@ -76,6 +76,16 @@ the others after --lease-duration, from its last checkpoint. A worker
 with nothing to read stays as a standby. --until-caught-up cannot be
 combined with a checkpoint table. See docs/scale-out.md.
 
+--filter and --transform (docs/transform.md) apply to every change: a
+change whose new image passes the filter is written transformed; one
+whose new image fails it, and a REMOVE, delete the output item it maps
+to, so an item that leaves the filter leaves the output. A change the
+filter or transform fails on (an evaluation error, a bad output key) is
+logged with its key and counted, and stops the stream at once (exit 3)
+before its batch is checkpointed, so nothing is lost: run again with a
+corrected transform. With --skip-failed-items it is left out (its old
+output item deleted) and the stream goes on.
+
 --dry-run makes every check a run makes before it writes (the plan, the
 tables, the stream and its view type, existing checkpoints), writes
 nothing, and prints what would be read: the stream, its shards (open and
@@ -91,11 +101,16 @@ retries, error and duration (docs/usage.md).
 Exit status:
   0    stopped cleanly (interrupted, or caught up with --until-caught-up)
   2    invalid usage or configuration: a missing table, no stream on the
-       input, key schemas that differ, a bad plan, a checkpoint table
+       input, key schemas that differ, a bad plan, a filter or transform
+       that does not compile, an output key computed from more than the
+       input key without old images in the stream, a checkpoint table
        that is not ddbsync's or holds progress of another plan; nothing
        was written
   3    runtime failure: a table or stream lost during the run, changes
-       trimmed from the stream before they could be applied, access denied`,
+       trimmed from the stream before they could be applied, access
+       denied, a change the filter or transform failed on (without
+       --skip-failed-items; logged with its key, its batch not
+       checkpointed)`,
 		Example: `  # Keep a copy in another region up to date
   ddbsync stream --input-table orders --input-region us-east-1 \
                  --output-table orders --output-region eu-west-1
@@ -108,6 +123,9 @@ Exit status:
 
   # One of several workers sharing the stream (run the same command on each)
   ddbsync stream -c plan.yml --checkpoint-table ddbsync-checkpoints
+
+  # Apply only the changes of live items; log and count the ones the filter fails on
+  ddbsync stream -c plan.yml --filter '!has(item.deletedAt)' --skip-failed-items
 
   # A result object for a pipeline (logs on standard error)
   ddbsync stream -c plan.yml --until-caught-up --output json > result.json
@@ -171,6 +189,7 @@ func streamRun(opts *Options) error {
 				Logger:      e.Log,
 				Now:         f.Now,
 				Program:     prog,
+				Names:       cmdutil.OptionNames,
 
 				SkipFailedItems: opts.PlanFlags.SkipFailedItems,
 			},

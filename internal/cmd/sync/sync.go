@@ -89,6 +89,16 @@ replaced by the others after --lease-duration, from its checkpoints.
 --until-caught-up cannot be combined with a checkpoint table. See
 docs/scale-out.md.
 
+--filter and --transform (docs/transform.md) apply alike to the copy and
+to the stream, whose start checks (old images, the output key) are made
+before the copy writes anything. An item the filter or transform fails on
+(an evaluation error, a bad output key) is logged with its key and
+counted: in the copy, as failed items, after which sync exits 3 at the
+end of the copy without starting the stream (the pages holding them are
+not checkpointed); in the stream, it stops the run at once (exit 3)
+before its batch is checkpointed. With --skip-failed-items they are only
+logged and counted, and sync goes on.
+
 --dry-run makes every check a run makes before it writes (the plan, the
 tables and their key schemas, the stream and its view type, existing
 checkpoints), writes nothing (no table, no state directory, no
@@ -107,11 +117,15 @@ Exit status:
   0    stopped cleanly while streaming, or done (--until-caught-up,
        --stream=false)
   2    invalid usage or configuration: a missing table, no stream on the
-       input, key schemas that differ, a bad plan, a checkpoint table
+       input, key schemas that differ, a bad plan, a filter or transform
+       that does not compile, an output key computed from more than the
+       input key without old images in the stream, a checkpoint table
        that is not ddbsync's or holds progress of another plan; nothing
        was written
   3    runtime failure: items that could not be written, a table lost
-       during the run, changes no longer in the stream
+       during the run, changes no longer in the stream, items or changes
+       the filter or transform failed on (without --skip-failed-items;
+       each logged with its key)
   130  interrupted during the copy; run the same command to resume`,
 		Example: `  # Copy a table to another region and keep it up to date
   ddbsync sync --input-table orders --input-region us-east-1 \
@@ -125,6 +139,10 @@ Exit status:
 
   # Copy into an output that held items before, deleting those the input lacks
   ddbsync sync -c plan.yml --delete-extra
+
+  # Migrate into a table with another key, keeping only live items
+  ddbsync sync --input-table orders --output-table orders-v2 \
+               --filter '!has(item.deletedAt)' --transform v2.yml --until-caught-up
 
   # One of several workers sharing the copy and the stream
   ddbsync sync -c plan.yml --checkpoint-table ddbsync-checkpoints --backfill-total-segments 64
@@ -200,6 +218,7 @@ func syncRun(opts *Options) error {
 				Stats:       e.Stats,
 				Logger:      e.Log,
 				Now:         f.Now,
+				Names:       cmdutil.OptionNames,
 				// One filter and transform for the copy and the stream.
 				Program:         bf.Program,
 				SkipFailedItems: opts.PlanFlags.SkipFailedItems,
