@@ -69,7 +69,17 @@ var flagCommands = map[string][]string{
 	"delete-extra":            {"diff"},
 	"scan-for-extra":          {"diff"},
 	"checkpoint-table":        {"backfill", "stream", "sync"},
+	// Accepted, so that a run's flags can be given as they are, and
+	// checked like the run checks them; they change no permission (a
+	// transform may need old images in the stream: noteOldImages).
+	"filter":            {"backfill", "stream", "sync"},
+	"transform":         {"backfill", "stream", "sync"},
+	"skip-failed-items": {"backfill", "stream", "sync"},
 }
+
+// programFlags change no permission of any command: named in the refusal
+// on diff, which reads and writes the same way with them.
+var programFlags = map[string]bool{"filter": true, "transform": true, "skip-failed-items": true}
 
 // NewCmdIAMPolicy builds the command; runF replaces the run in tests.
 func NewCmdIAMPolicy(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
@@ -104,6 +114,16 @@ the ARNs of the plan's tables, and nothing else.
 Give the same plan file or table flags as the run itself. Only the flags
 that change the policy are accepted; performance flags such as --parallel
 are not.
+
+A filter or transform (--filter, --transform, or the plan's filter: and
+transform:) needs no other permission: backfill, stream and sync accept
+them, and compile them as the run does (a bad expression is exit 2), so
+that the run's flags can be given as they are. One rule touches the
+stream, not the policy: a transform that computes the output key from
+attributes other than the input key needs a stream with old images, and
+iam-policy stream and sync say so on standard error for each entry with a
+transform (unless --stream-view-type names a view type with old images).
+--skip-failed-items is accepted too, and changes nothing.
 
 Table ARNs need a region and an account. The region comes from the table
 (--input-region, REGION:TABLE, the plan) or else from AWS_REGION or the
@@ -150,6 +170,12 @@ Exit status:
 	}
 	fl := cmd.Flags()
 	cmdutil.AddPlanFlags(cmd, &opts.PlanFlags)
+	// A filter or transform changes no permission: accepted and checked
+	// as the run checks them, with usages that say so. --skip-failed-items
+	// changes nothing here: accepted, not shown.
+	fl.Lookup("filter").Usage = "backfill, stream, sync: the run's filter, compiled and checked; it changes no permission"
+	fl.Lookup("transform").Usage = "backfill, stream, sync: the run's transform file, compiled and checked; it changes no permission, but stream and sync may need old images in the stream (a note on standard error)"
+	_ = fl.MarkHidden("skip-failed-items")
 	fl.BoolVar(&opts.PlanFlags.Backfill, "backfill", true, "sync: --backfill=false leaves the backfill out")
 	fl.BoolVar(&opts.PlanFlags.Stream, "stream", true, "sync: --stream=false leaves the stream out")
 	cmdutil.AddCheckpointTableFlag(cmd, &opts.CheckpointTable)
@@ -193,6 +219,10 @@ func (o *Options) validate(cmd *cobra.Command) error {
 			if c == o.Command {
 				return
 			}
+		}
+		if programFlags[f.Name] && o.Command == iampolicy.Diff {
+			err = cmdutil.FlagErrorf("--%s does not change the policy of a diff (it reads and writes with the same actions with or without a filter or transform): leave it out", f.Name)
+			return
 		}
 		err = cmdutil.FlagErrorf("--%s does not apply to `iam-policy %s`; it is a flag of %s", f.Name, o.Command, strings.Join(cmds, ", "))
 	})

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -344,5 +345,48 @@ func TestPolicyNotesTheOldImagesOfATransform(t *testing.T) {
 	_, _, errOut = run(t, "", nil, append(args, "--stream-view-type", "NEW_AND_OLD_IMAGES")...)
 	if errOut != "" {
 		t.Errorf("stderr with old images: %q", errOut)
+	}
+}
+
+// --filter, --transform and --skip-failed-items are accepted by the
+// backfill, stream and sync forms (the run's flags as they are), change
+// no permission, and are compiled like the run's (a bad expression is
+// exit 2); a filter alone needs no note. diff refuses them, saying they
+// change nothing there. --skip-failed-items is hidden from the help.
+func TestPolicyAcceptsTheProgramFlags(t *testing.T) {
+	isolate(t)
+	tr := filepath.Join(t.TempDir(), "t.yml")
+	if err := os.WriteFile(tr, []byte("drop: [\"tmp*\"]\nrename:\n  qty: quantity\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, command := range []string{"backfill", "stream", "sync"} {
+		base := []string{"iam-policy", command, "--input-table", "orders", "--input-region", "us-east-1", "--output-table", "orders-v2",
+			"--account-id", "123456789012"}
+		code, plain, errOut := run(t, "", nil, base...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", command, code, errOut)
+		}
+		code, out, errOut := run(t, "", nil, append(base, "--filter", `item.tenant == "acme"`, "--skip-failed-items")...)
+		if code != 0 || out != plain || errOut != "" {
+			t.Errorf("%s with a filter: exit %d, stderr %q; policy changed: %v", command, code, errOut, out != plain)
+		}
+		code, out, errOut = run(t, "", nil, append(base, "--filter", `item.tenant == "acme"`, "--transform", tr, "--skip-failed-items")...)
+		noted := strings.Contains(errOut, "has a transform")
+		if code != 0 || out != plain || noted != (command != "backfill") {
+			t.Errorf("%s with a transform: exit %d, policy changed: %v, stderr %q", command, code, out != plain, errOut)
+		}
+		code, _, errOut = run(t, "", nil, append(base, "--filter", "item.tenant ==")...)
+		if code != 2 || !strings.Contains(errOut, "filter 1:") {
+			t.Errorf("%s with a bad filter: exit %d, stderr %q", command, code, errOut)
+		}
+	}
+	code, _, errOut := run(t, "", nil, "iam-policy", "diff", "-m", "us-east-1:orders", "-s", "us-east-1:orders-v2",
+		"--account-id", "123456789012", "--filter", "has(item.x)")
+	if code != 2 || !strings.Contains(errOut, "--filter does not change the policy of a diff") {
+		t.Errorf("diff with --filter: exit %d, stderr %q", code, errOut)
+	}
+	_, help, _ := run(t, "", nil, "iam-policy", "--help")
+	if regexp.MustCompile(`\n\s+--skip-failed-items\s`).MatchString(help) || !strings.Contains(help, "it changes no permission") {
+		t.Errorf("help shows --skip-failed-items or lacks what --filter does here:\n%s", help)
 	}
 }
