@@ -198,7 +198,7 @@ func (f *Factory) Creds(mfaTokens map[string]string) *creds.Provider {
 func (f *Factory) StateStore() (state.Store, error) {
 	s, err := state.NewFileStore(f.Globals.StateDir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--state-dir: %w", err)
 	}
 	if f.ReadOnly {
 		return ReadOnlyStore{Store: s}, nil

@@ -359,7 +359,7 @@ func testDryRun(t *testing.T, bin string) {
 		}
 		// The checkpoints are read and compared: another total is refused.
 		code, stdout, _ = runBin(t, bin, append(args, "--dry-run", "--output", "json", "--backfill-total-segments", "6")...)
-		if e := oneResult(t, stdout).Entries[0]; code != 2 || e.Phase != "refused" || !strings.Contains(e.Error, "total_segments 4") {
+		if e := oneResult(t, stdout).Entries[0]; code != 2 || e.Phase != "refused" || !strings.Contains(e.Error, "made with 4 total segments") {
 			t.Errorf("another total: exit %d, %s", code, stdout)
 		}
 		if after := snapshotDir(t, stateDir); after != before {

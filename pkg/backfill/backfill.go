@@ -159,8 +159,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.ConsumedWCU = r.wcu.Load()
 	res.ItemsUnfinished = res.ItemsRead - res.ItemsWritten - res.ItemsFailed - res.ItemsSkipped
 	if err == nil && res.ItemsFailed > 0 && !cfg.SkipFailedItems {
-		err = fmt.Errorf("backfill of %s ⇨ %s: %d %w: the filter or transform failed on them (each is logged with its key); their pages are not checkpointed, so running again with a corrected transform copies them, or give --skip-failed-items to leave them out",
-			cfg.InputTable, cfg.OutputTable, res.ItemsFailed, ErrItemsFailed)
+		err = fmt.Errorf("backfill of %s ⇨ %s: %d %w: the filter or transform failed on them (each is logged with its key); their pages are not checkpointed, so running again with a corrected transform copies them, or skip such items (%s) to leave them out",
+			cfg.InputTable, cfg.OutputTable, res.ItemsFailed, ErrItemsFailed, cfg.Names.Of("SkipFailedItems"))
 	}
 	switch {
 	case err == nil:
@@ -210,7 +210,7 @@ func Check(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	out, err := dynamo.DescribeTable(ctx, cfg.Dest, cfg.OutputTable, createHint)
+	out, err := dynamo.DescribeTable(ctx, cfg.Dest, cfg.OutputTable, createHint(cfg))
 	var nf *dynamo.NotFoundError
 	switch {
 	case errors.As(err, &nf) && cfg.CreateOutputTable:
@@ -241,13 +241,16 @@ func checkCreatedKeys(cfg Config, in *types.TableDescription) error {
 	}
 	keys := dynamo.KeySchemaOf(in)
 	if err := cfg.Program.CheckOutputKey(transform.KeySchema(keys)); err != nil {
-		return &plan.Error{Msg: fmt.Sprintf("--create-output-table would create %s with the key of %s, %s, but %v: create the output table yourself with the key the transform produces; nothing was written",
-			cfg.OutputTable, cfg.InputTable, keys, err)}
+		return &plan.Error{Msg: fmt.Sprintf("creating the output table (%s) would give %s the key of %s, %s, but %v: create the output table yourself with the key the transform produces; nothing was written",
+			cfg.Names.Of("CreateOutputTable"), cfg.OutputTable, cfg.InputTable, keys, err)}
 	}
 	return nil
 }
 
-const createHint = "create it first, or pass --create-output-table to create it from the input table's description"
+// createHint is what to do about a missing output table.
+func createHint(cfg Config) string {
+	return fmt.Sprintf("create it first, or let the backfill create it from the input table's description (%s)", cfg.Names.Of("CreateOutputTable"))
+}
 
 // plan0 resolves the total and the selected segments of a run, without
 // writing anything. For a leased run, recorded reports whether the total
@@ -274,7 +277,7 @@ func plan0(ctx context.Context, cfg Config, tableBytes *int64) (total int, segs 
 	if cfg.leased() {
 		total, recorded, err = leaseTotal(ctx, cfg, m, size)
 	} else {
-		total, err = resolveTotal(cfg.TotalSegments, m, size)
+		total, err = resolveTotal(cfg, m, size)
 	}
 	if err != nil {
 		return 0, nil, false, err

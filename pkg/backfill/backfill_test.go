@@ -382,8 +382,8 @@ func TestResumeAfterInterruption(t *testing.T) {
 	cfg.TotalSegments = 8
 	_, err = backfill.Run(context.Background(), cfg)
 	var pe *plan.Error
-	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "total_segments 4") {
-		t.Fatalf("run with another total: %v; want a plan.Error naming total_segments 4", err)
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "made with 4 total segments") {
+		t.Fatalf("run with another total: %v; want a plan.Error naming the 4 total segments", err)
 	}
 }
 

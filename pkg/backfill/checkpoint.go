@@ -171,14 +171,15 @@ func selection(segs []int, total int) []int {
 // resolveTotal decides the total segments of a run from the user's value,
 // an existing checkpoint and the table size. A user value that differs
 // from the checkpoint's is a usage error.
-func resolveTotal(user int, m *Meta, tableBytes int64) (int, error) {
+func resolveTotal(cfg Config, m *Meta, tableBytes int64) (int, error) {
+	user := cfg.TotalSegments
 	if m != nil && m.TotalSegments > 0 {
 		if user != 0 && user != m.TotalSegments {
 			return 0, &plan.Error{Msg: fmt.Sprintf(
-				"the backfill checkpoints of %s ⇨ %s were made with total_segments %d, but this run asks for %d: "+
-					"resume with --backfill-total-segments %d (total_segments: %d in the plan), "+
-					"or remove the state directory (--state-dir) to start the copy over",
-				m.InputTable, m.OutputTable, m.TotalSegments, user, m.TotalSegments, m.TotalSegments)}
+				"the backfill checkpoints of %s ⇨ %s were made with %d total segments, but this run asks for %d: "+
+					"resume with %d total segments (%s), or remove the entry's checkpoints "+
+					"(state key %s in the %s) to start the copy over",
+				m.InputTable, m.OutputTable, m.TotalSegments, user, m.TotalSegments, cfg.Names.Of("TotalSegments"), cfg.StateKey, state.Where(cfg.Store))}
 		}
 		return m.TotalSegments, nil
 	}

@@ -66,18 +66,18 @@ func TestDefaultTotalSegments(t *testing.T) {
 
 func TestResolveTotalRefusesAnotherTotal(t *testing.T) {
 	m := &Meta{TotalSegments: 8, InputTable: "in", OutputTable: "out"}
-	if got, err := resolveTotal(0, m, 100<<30); err != nil || got != 8 {
+	if got, err := resolveTotal(Config{}, m, 100<<30); err != nil || got != 8 {
 		t.Fatalf("resume without a total: got %d, %v; want the checkpoint's 8", got, err)
 	}
-	if got, err := resolveTotal(8, m, 0); err != nil || got != 8 {
+	if got, err := resolveTotal(Config{TotalSegments: 8}, m, 0); err != nil || got != 8 {
 		t.Fatalf("resume with the same total: got %d, %v", got, err)
 	}
-	_, err := resolveTotal(4, m, 0)
+	_, err := resolveTotal(Config{TotalSegments: 4}, m, 0)
 	var pe *plan.Error
 	if !errors.As(err, &pe) {
 		t.Fatalf("resume with another total: err = %v, want a *plan.Error", err)
 	}
-	for _, want := range []string{"total_segments 8", "asks for 4", "--backfill-total-segments 8", "state directory"} {
+	for _, want := range []string{"made with 8 total segments", "asks for 4", "resume with 8 total segments (TotalSegments)", "remove the entry's checkpoints"} {
 		if !contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

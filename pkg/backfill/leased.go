@@ -79,8 +79,8 @@ func leaseTotal(ctx context.Context, cfg Config, m *Meta, tableBytes int64) (tot
 
 func totalMismatch(cfg Config, have int, from string) error {
 	return &plan.Error{Msg: fmt.Sprintf(
-		"backfill of %s ⇨ %s: this worker asks for total_segments %d, but the workers sharing it use %d (%s); give --backfill-total-segments %d (total_segments: %d in the plan) or leave it out to use the recorded value; nothing was written",
-		cfg.InputTable, cfg.OutputTable, cfg.TotalSegments, have, from, have, have)}
+		"backfill of %s ⇨ %s: this worker asks for %d total segments, but the workers sharing it use %d (%s); ask for %d (%s) or for none, to use the recorded value; nothing was written",
+		cfg.InputTable, cfg.OutputTable, cfg.TotalSegments, have, from, have, cfg.Names.Of("TotalSegments"))}
 }
 
 // TotalRecord is the checkpoint document in which the first worker of a

@@ -48,7 +48,7 @@ func PreviewRun(ctx context.Context, cfg Config) (Preview, error) {
 		return p, err
 	}
 	p.Input = in
-	_, err = dynamo.DescribeTable(ctx, cfg.Dest, cfg.OutputTable, createHint)
+	_, err = dynamo.DescribeTable(ctx, cfg.Dest, cfg.OutputTable, createHint(cfg))
 	var nf *dynamo.NotFoundError
 	switch {
 	case errors.As(err, &nf):

@@ -20,6 +20,7 @@ import (
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/retry"
+	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 	"github.com/ddbsync/ddbsync/pkg/transform"
 )
@@ -122,8 +123,8 @@ func (r *run) run(ctx context.Context) (Result, error) {
 	}
 	if len(todo) == 0 && !leased {
 		res.AlreadyDone = true
-		r.log.Info(fmt.Sprintf("Backfill already complete: the checkpoints say segments %s of %d were all copied; nothing to do (remove the state directory, --state-dir, to copy again)",
-			segmentsString(segs, r.total), r.total))
+		r.log.Info(fmt.Sprintf("Backfill already complete: the checkpoints say segments %s of %d were all copied; nothing to do (remove the entry's checkpoints, state key %s in the %s, to copy again)",
+			segmentsString(segs, r.total), r.total, r.cfg.StateKey, state.Where(r.cfg.Store)))
 		return res, nil
 	}
 	if err := r.recordStart(ctx); err != nil {
@@ -156,7 +157,7 @@ func (r *run) prepare(ctx context.Context, res *Result) (in *types.TableDescript
 	if in, err = dynamo.DescribeTable(ctx, cfg.Source, cfg.InputTable, ""); err != nil {
 		return nil, nil, false, err
 	}
-	out, err := dynamo.DescribeTable(ctx, cfg.Dest, cfg.OutputTable, createHint)
+	out, err := dynamo.DescribeTable(ctx, cfg.Dest, cfg.OutputTable, createHint(cfg))
 	var nf *dynamo.NotFoundError
 	create := errors.As(err, &nf) && cfg.CreateOutputTable
 	if err != nil && !create {
@@ -233,7 +234,7 @@ func (r *run) loadCheckpoints(ctx context.Context, res *Result, segs []int) (tod
 		}
 		if ok {
 			if c.TotalSegments != r.total {
-				return nil, 0, &plan.Error{Msg: fmt.Sprintf("checkpoint of segment %d says total_segments %d but the backfill checkpoint says %d: remove the state directory (--state-dir) to start over", n, c.TotalSegments, r.total)}
+				return nil, 0, &plan.Error{Msg: fmt.Sprintf("checkpoint of segment %d says total_segments %d but the backfill checkpoint says %d: remove the entry's checkpoints (state key %s in the %s) to start over", n, c.TotalSegments, r.total, r.cfg.StateKey, state.Where(r.cfg.Store))}
 			}
 			s.ckpt = *c
 			if c.Done {
@@ -403,7 +404,7 @@ func (r *run) setupTTL(ctx context.Context) error {
 	}
 	d := out.TimeToLiveDescription
 	if d == nil || d.AttributeName == nil || (d.TimeToLiveStatus != types.TimeToLiveStatusEnabled && d.TimeToLiveStatus != types.TimeToLiveStatusEnabling) {
-		r.log.Warn(fmt.Sprintf("--skip-expired: time to live is not enabled on %s; every item is copied", r.cfg.InputTable))
+		r.log.Warn(fmt.Sprintf("skipping expired items (%s): time to live is not enabled on %s; every item is copied", r.cfg.Names.Of("SkipExpired"), r.cfg.InputTable))
 		return nil
 	}
 	r.ttlAttr = *d.AttributeName
@@ -432,7 +433,7 @@ const ttlHorizonYears = 5
 func (r *run) scanSegment(ctx context.Context, s *segment) error {
 	start, err := s.ckpt.LastKey.Decode()
 	if err != nil {
-		return fmt.Errorf("checkpoint of segment %d is damaged (%v): remove the state directory (--state-dir) to start over", s.n, err)
+		return fmt.Errorf("checkpoint of segment %d is damaged (%v): remove the entry's checkpoints (state key %s in the %s) to start over", s.n, err, r.cfg.StateKey, state.Where(r.cfg.Store))
 	}
 	if start != nil {
 		r.log.Debug(fmt.Sprintf("Segment %d resumes after %d items", s.n, s.ckpt.ItemsWritten))

@@ -155,7 +155,7 @@ func TestLeasedWorkersWithoutTotalAgree(t *testing.T) {
 	// Another explicit total: refused before anything is written.
 	cfg := leasedConfig(t, c, store, store, entry, "other", 16)
 	var pe *plan.Error
-	if err := backfill.Check(ctx, cfg); !errors.As(err, &pe) || !strings.Contains(err.Error(), "total_segments 16") {
+	if err := backfill.Check(ctx, cfg); !errors.As(err, &pe) || !strings.Contains(err.Error(), "asks for 16 total segments") {
 		t.Fatalf("Check with total 16 = %v, want a *plan.Error naming 16", err)
 	}
 	res, err := backfill.Run(ctx, cfg)

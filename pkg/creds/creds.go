@@ -306,7 +306,7 @@ func newClients(cfg aws.Config, stsClient *sts.Client, t plan.Table, endpoint st
 func (p *Provider) tokenProvider(serial string) func() (string, error) {
 	return func() (string, error) {
 		if p.opts.MFAToken == nil {
-			return "", &tokenError{&plan.Error{Msg: fmt.Sprintf("an MFA code is needed for %s: pass it with --mfa-token (or --slave-mfa-token), or run in a terminal to be asked", serial)}}
+			return "", &tokenError{&plan.Error{Msg: fmt.Sprintf("an MFA code is needed for %s, but nothing gives one (Options.MFAToken is not set)", serial)}}
 		}
 		code, err := p.opts.MFAToken(serial)
 		if err != nil {

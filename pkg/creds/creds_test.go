@@ -296,7 +296,7 @@ func TestMFA(t *testing.T) {
 		isolate(t, "")
 		p := New(Options{HTTPClient: &fakeAWS{}})
 		_, err := listTables(t, p, role)
-		if err == nil || !strings.Contains(err.Error(), "an MFA code is needed for arn:aws:iam::1:mfa/alice: pass it with --mfa-token") {
+		if err == nil || !strings.Contains(err.Error(), "an MFA code is needed for arn:aws:iam::1:mfa/alice, but nothing gives one") {
 			t.Fatalf("err = %v", err)
 		}
 	})

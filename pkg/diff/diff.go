@@ -33,6 +33,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbsync/ddbsync/pkg/dynamo"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/retry"
 	"github.com/ddbsync/ddbsync/pkg/stats"
@@ -77,6 +78,10 @@ type Table struct {
 type Config struct {
 	Master Table
 	Slaves []Table
+
+	// Names is how the caller spells the options named in messages (nil:
+	// their Go names, the fields of Config).
+	Names job.Names
 
 	// Method is MethodMerge, MethodLookup, or MethodAuto ("" too): the
 	// cheaper of the two, estimated from the table sizes (method.go).
@@ -252,7 +257,7 @@ type slave struct {
 // usage errors: nothing was read or written).
 func Check(ctx context.Context, cfg Config) (*Differ, error) {
 	if len(cfg.Slaves) == 0 {
-		return nil, &plan.Error{Msg: "no slave table: give at least one --slave"}
+		return nil, &plan.Error{Msg: fmt.Sprintf("no slave table: give at least one (%s)", cfg.Names.Of("Slaves"))}
 	}
 	if cfg.TotalSegments <= 0 {
 		cfg.TotalSegments = 1
@@ -275,7 +280,7 @@ func Check(ctx context.Context, cfg Config) (*Differ, error) {
 		return nil, &plan.Error{Msg: "a starting key resumes the lookup method's serial scan; it cannot be combined with the merge method (which resumes from the state directory)"}
 	}
 	if cfg.StartingKey != nil && cfg.TotalSegments > 1 {
-		return nil, &plan.Error{Msg: "a starting key resumes a serial scan; it cannot be combined with --parallel above 1"}
+		return nil, &plan.Error{Msg: fmt.Sprintf("a starting key (%s) resumes a serial scan; it cannot be combined with more than one segment (%s)", cfg.Names.Of("StartingKey"), cfg.Names.Of("TotalSegments"))}
 	}
 	if cfg.Checkers <= 0 {
 		cfg.Checkers = min(max(8, 4*cfg.TotalSegments), 64)
@@ -299,14 +304,14 @@ func Check(ctx context.Context, cfg Config) (*Differ, error) {
 		d.report = json.NewEncoder(cfg.Report)
 	}
 
-	mdesc, err := dynamo.DescribeTable(ctx, cfg.Master.Client, cfg.Master.Name, "check --master (REGION:TABLE)")
+	mdesc, err := dynamo.DescribeTable(ctx, cfg.Master.Client, cfg.Master.Name, "check the master table ("+cfg.Names.Of("Master")+")")
 	if err != nil {
 		return nil, err
 	}
 	d.keys = dynamo.KeySchemaOf(mdesc)
 	for _, name := range d.keys.Names() {
 		if ign.Ignored(name) {
-			return nil, &plan.Error{Msg: fmt.Sprintf("--ignore matches the key attribute %q; key attributes cannot be ignored", name)}
+			return nil, &plan.Error{Msg: fmt.Sprintf("the attributes to ignore (%s) match the key attribute %q; key attributes cannot be ignored", cfg.Names.Of("Ignore"), name)}
 		}
 	}
 	if cfg.StartingKey != nil {
@@ -317,7 +322,7 @@ func Check(ctx context.Context, cfg Config) (*Differ, error) {
 	d.cfg.Master.keys = d.keys
 	d.prg = cfg.Program
 	for i, s := range cfg.Slaves {
-		sdesc, err := dynamo.DescribeTable(ctx, s.Client, s.Name, "check --slave (REGION:TABLE)")
+		sdesc, err := dynamo.DescribeTable(ctx, s.Client, s.Name, "check the slave table ("+cfg.Names.Of("Slaves")+")")
 		if err != nil {
 			return nil, err
 		}
@@ -391,7 +396,7 @@ func (d *Differ) Run(ctx context.Context) (Result, error) {
 	}
 	if err == nil && !d.cfg.SkipFailedItems {
 		if n := res.Failed(); n > 0 {
-			err = &FailedItemsError{Count: n}
+			err = &FailedItemsError{Count: n, Option: d.cfg.Names.Of("SkipFailedItems")}
 		}
 	}
 	return res, err
@@ -537,9 +542,9 @@ func (d *Differ) walk(ctx context.Context, w walkSpec) error {
 		safe, started := s.safe, s.started
 		s.mu.Unlock()
 		if started && safe != nil {
-			d.log.Info(fmt.Sprintf("%s: stopped; every item up to this key was checked: resume with --starting-key '%s'", w.name, FormatKeyJSON(safe)))
+			d.log.Info(fmt.Sprintf("%s: stopped; every item up to this key was checked: resume with the starting key (%s) '%s'", w.name, d.cfg.Names.Of("StartingKey"), FormatKeyJSON(safe)))
 		} else if !started {
-			d.log.Info(fmt.Sprintf("%s: stopped before the first page was checked: run again without --starting-key", w.name))
+			d.log.Info(fmt.Sprintf("%s: stopped before the first page was checked: run again without a starting key (%s)", w.name, d.cfg.Names.Of("StartingKey")))
 		}
 	}
 	return err
@@ -630,7 +635,7 @@ func (d *Differ) pageProgress(w walkSpec, seg *segment) {
 	switch {
 	case !logNow:
 	case w.resume:
-		d.log.Info(fmt.Sprintf("%s: checked up to key %s (to resume: --starting-key '%s')", w.name, key, key))
+		d.log.Info(fmt.Sprintf("%s: checked up to key %s (to resume: %s '%s')", w.name, key, d.cfg.Names.Of("StartingKey"), key))
 	default:
 		d.log.Debug(fmt.Sprintf("%s: segment %d/%d checked up to key %s", w.name, seg.n, d.cfg.TotalSegments, key))
 	}

@@ -343,7 +343,7 @@ func TestStartingKeyResumes(t *testing.T) {
 	}
 	var key string
 	for _, e := range logs.All() {
-		if _, after, ok := strings.Cut(e.Message, "resume with --starting-key '"); ok {
+		if _, after, ok := strings.Cut(e.Message, "resume with the starting key (StartingKey) '"); ok {
 			key = strings.TrimSuffix(after, "'")
 		}
 	}

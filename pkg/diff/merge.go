@@ -111,7 +111,7 @@ func (d *Differ) runMerge(ctx context.Context) error {
 			d.log.Warn(fmt.Sprintf("merge: could not remove %s: %v", dir, rerr))
 		}
 	} else if err != nil && dir != "" {
-		d.log.Info(fmt.Sprintf("merge: stopped; run the same command again (same --state-dir) to continue from the state in %s", dir))
+		d.log.Info(fmt.Sprintf("merge: stopped; run the same diff again with the same state directory (%s) to continue from the state in %s", d.cfg.Names.Of("StateDir"), dir))
 	}
 	return err
 }

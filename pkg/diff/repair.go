@@ -362,7 +362,7 @@ func (d *Differ) repairCondition(s *slave, c candidate) (cond condition, ok bool
 	}
 	cond, err := itemCondition(c.slave)
 	if err != nil {
-		d.found(s, c, ActionError, err.Error())
+		d.found(s, c, ActionError, fmt.Sprintf("%v; compare a version attribute instead (%s)", err, d.cfg.Names.Of("VersionAttribute")))
 		return condition{}, false
 	}
 	return cond, true
@@ -548,7 +548,7 @@ func itemCondition(it item) (condition, error) {
 	}
 	c.expr = b.String()
 	if len(c.expr) > maxExpression {
-		return condition{}, fmt.Errorf("the item has %d attributes, too many for a condition on each (the expression would exceed 4 KB); use --version-attribute", len(it))
+		return condition{}, fmt.Errorf("the item has %d attributes, too many for a condition on each (the expression would exceed 4 KB)", len(it))
 	}
 	return c, nil
 }

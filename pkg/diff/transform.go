@@ -37,10 +37,14 @@ import (
 
 // FailedItemsError ends a run in which master items failed the filter or
 // transform, unless Config.SkipFailedItems.
-type FailedItemsError struct{ Count int64 }
+type FailedItemsError struct {
+	Count int64
+	// Option is how the caller spells SkipFailedItems.
+	Option string
+}
 
 func (e *FailedItemsError) Error() string {
-	return fmt.Sprintf("%d master item(s) could not be filtered or transformed (logged with their keys); --skip-failed-items accepts that", e.Count)
+	return fmt.Sprintf("%d master item(s) could not be filtered or transformed (logged with their keys); skipping such items (%s) accepts that", e.Count, e.Option)
 }
 
 // Failed is the number of master items that failed the program (the
@@ -85,11 +89,11 @@ func (d *Differ) prepareProgram() error {
 		return nil
 	}
 	if err := d.prg.CheckOutputKey(outputKeys(d.out)); err != nil {
-		return &plan.Error{Msg: "--transform: " + err.Error()}
+		return &plan.Error{Msg: "the transform: " + err.Error()}
 	}
 	for _, name := range d.out.Names() {
 		if d.ignore.Ignored(name) {
-			return &plan.Error{Msg: fmt.Sprintf("--ignore matches the slaves' key attribute %q; key attributes cannot be ignored", name)}
+			return &plan.Error{Msg: fmt.Sprintf("the attributes to ignore (%s) match the slaves' key attribute %q; key attributes cannot be ignored", d.cfg.Names.Of("Ignore"), name)}
 		}
 	}
 	var lost string
@@ -113,11 +117,11 @@ func (d *Differ) prepareProgram() error {
 	why := fmt.Sprintf("the transform keeps no unchanged copy of the master's key attribute %s in the output items, so a slave item does not name the master item it was copied from", lost)
 	switch {
 	case d.cfg.DeleteExtra:
-		return &plan.Error{Msg: why + ": --delete-extra would delete slave items on a guess. Keep the master's key attributes in the output (passed through or renamed) to delete extra items, or report them with --scan-for-extra"}
+		return &plan.Error{Msg: fmt.Sprintf("%s: deleting extra items (%s) would delete slave items on a guess. Keep the master's key attributes in the output (passed through or renamed) to delete extra items, or only report them (%s)", why, d.cfg.Names.Of("DeleteExtra"), d.cfg.Names.Of("ScanForExtra"))}
 	case d.cfg.ExtraOnly:
 		return &plan.Error{Msg: why + ": extra items cannot be looked up in the master"}
 	case d.cfg.ScanForExtra && (d.cfg.Method == MethodLookup || d.cfg.StartingKey != nil):
-		return &plan.Error{Msg: why + ": the lookup method cannot look extra items up in the master; use --method merge (or auto, which chooses it)"}
+		return &plan.Error{Msg: fmt.Sprintf("%s: the lookup method cannot look extra items up in the master; use the merge method (%s merge, or auto, which chooses it)", why, d.cfg.Names.Of("Method"))}
 	}
 	return nil
 }

@@ -46,6 +46,10 @@ type Common struct {
 	// the checkpoint table (Store is then the same table). nil: this
 	// process does all of it.
 	Leases *Leases
+
+	// Names is how the caller spells the options named in messages (nil:
+	// their Go names).
+	Names Names
 }
 
 // Leases is how a run shares its work with other workers.

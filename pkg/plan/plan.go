@@ -164,7 +164,7 @@ func Load(path string, stdin io.Reader) (*Plan, error) {
 	if path == "-" {
 		name = "(standard input)"
 		if stdin == nil {
-			return nil, &Error{Msg: "--config-file - reads the plan from standard input, but there is none"}
+			return nil, &Error{Msg: "the plan is to be read from standard input (\"-\"), but there is none"}
 		}
 		data, err = io.ReadAll(stdin)
 	} else {

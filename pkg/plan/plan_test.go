@@ -324,8 +324,8 @@ func TestFlagPlanMessagesNameTheTables(t *testing.T) {
 	if err == nil || err.Error() != "[aaa] ⇨ [bbb]: backfill segment 3 is out of range; with total_segments 2 the segments are 0 to 1" {
 		t.Fatalf("err = %v", err)
 	}
-	if err := (&Plan{}).Validate(ModeBackfill); err == nil || !strings.Contains(err.Error(), "--input-table and --output-table") {
-		t.Fatalf("empty flag plan: %v", err)
+	if err := (&Plan{}).Validate(ModeBackfill); err == nil || !strings.Contains(err.Error(), "the plan is empty") {
+		t.Fatalf("empty plan: %v", err)
 	}
 }
 

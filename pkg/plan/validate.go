@@ -53,7 +53,7 @@ func (p *Plan) validate(mode Mode) *Error {
 		if p.Source != "" {
 			return &Error{Msg: "the plan is empty: give at least one entry under \"plan:\" (see docs/plan.md)"}
 		}
-		return &Error{Msg: "the plan is empty: give at least one entry under \"plan:\" (or --input-table and --output-table)"}
+		return &Error{Msg: "the plan is empty: give at least one entry under \"plan:\""}
 	}
 	seen := map[string]int{}
 	idle := 0
@@ -102,7 +102,7 @@ func (p *Plan) validate(mode Mode) *Error {
 				}
 			}
 			if mode == ModeSync && !e.Stream.Disabled && !b.Disabled {
-				return fail("backfill.segments splits the backfill across machines, which cannot be combined with streaming in one sync: changes applied from the stream while other machines still copy could be overwritten by their older copies; to share a sync between machines, run the same sync on each of them with --checkpoint-table TABLE (the copy's segments, then the stream's shards, are shared through leases)")
+				return fail("backfill.segments splits the backfill across machines, which cannot be combined with streaming in one sync: changes applied from the stream while other machines still copy could be overwritten by their older copies; to share a sync between machines, run the same sync on each of them with a checkpoint table (checkpoint_table; the copy's segments, then the stream's shards, are shared through leases)")
 			}
 		}
 		if b.MaxWCU < 0 {

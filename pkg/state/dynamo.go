@@ -99,6 +99,9 @@ func NewDynamoStore(client DynamoAPI, table string, opts DynamoOptions) *DynamoS
 // Table is the name of the checkpoint table.
 func (s *DynamoStore) Table() string { return s.table }
 
+// Where is "checkpoint table TABLE" (see the package's Where).
+func (s *DynamoStore) Where() string { return "checkpoint table " + s.table }
+
 // Client is the DynamoDB client of the checkpoint table.
 func (s *DynamoStore) Client() DynamoAPI { return s.client }
 

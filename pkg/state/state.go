@@ -32,6 +32,17 @@ type Store interface {
 	List(ctx context.Context, prefix string) ([]string, error)
 }
 
+// Where names the place a store keeps its documents, for messages that
+// tell the user what to look at or remove: "state directory DIR",
+// "checkpoint table TABLE". A store (or a wrapper) says it with a
+// Where() string method; any other store is "checkpoint store".
+func Where(s Store) string {
+	if w, ok := s.(interface{ Where() string }); ok {
+		return w.Where()
+	}
+	return "checkpoint store"
+}
+
 // FileStore is a Store in a local directory.
 type FileStore struct {
 	dir string
@@ -43,16 +54,19 @@ type FileStore struct {
 // input, say) leaves nothing behind.
 func NewFileStore(dir string) (*FileStore, error) {
 	if dir == "" {
-		return nil, fmt.Errorf("the state directory must not be empty (--state-dir)")
+		return nil, fmt.Errorf("the state directory must not be empty")
 	}
 	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
-		return nil, fmt.Errorf("state directory %s is a file, not a directory (--state-dir)", dir)
+		return nil, fmt.Errorf("state directory %s is a file, not a directory", dir)
 	}
 	return &FileStore{dir: dir}, nil
 }
 
 // Dir is the directory of the store.
 func (s *FileStore) Dir() string { return s.dir }
+
+// Where is "state directory DIR" (see the package's Where).
+func (s *FileStore) Where() string { return "state directory " + s.dir }
 
 func (s *FileStore) path(key string) (string, error) {
 	for _, part := range strings.Split(key, "/") {

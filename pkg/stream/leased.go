@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ddbsync/ddbsync/pkg/dynamo"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/retry"
@@ -33,7 +34,7 @@ func (e *engine) fingerprint() string { return lease.StreamFingerprint(e.cfg.Lea
 // in the table were made by the same plan.
 func (e *engine) checkLeases(ctx context.Context) error {
 	if e.cfg.UntilCaughtUp {
-		return &plan.Error{Msg: "--until-caught-up cannot be combined with a checkpoint table: with leases no worker sees the whole stream; stop the workers with SIGTERM instead (they checkpoint and release their shards), or run one worker without --checkpoint-table"}
+		return &plan.Error{Msg: UntilCaughtUpWithLeases(e.cfg.Names)}
 	}
 	return e.cfg.Leases.Manager.CheckFingerprint(ctx, e.leaseScope(), e.fingerprint())
 }
@@ -167,4 +168,11 @@ func isOnly(err, target error) bool {
 		return true
 	}
 	return errors.Is(err, target)
+}
+
+// UntilCaughtUpWithLeases is why a stream that stops once caught up cannot
+// be shared through leases.
+func UntilCaughtUpWithLeases(names job.Names) string {
+	return fmt.Sprintf("stopping once caught up (%s) cannot be combined with leases (%s): no worker sees the whole stream; stop the workers with SIGTERM instead (they checkpoint and release their shards), or run one worker without leases",
+		names.Of("UntilCaughtUp"), names.Of("Leases"))
 }

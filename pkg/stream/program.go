@@ -194,8 +194,8 @@ func (e *engine) transformFinal(kc *keyChanges) (*change, bool, error) {
 		e.st.RecordsFailed.Add(1)
 		e.log.Error("item failed: "+err.Error(), zap.String("key", e.info.Keys.FormatKey(kc.key)))
 		if !e.cfg.SkipFailedItems {
-			return nil, false, fmt.Errorf("table %s, key %s: %w: %v; the batch is not checkpointed: run again with a corrected transform, or with --skip-failed-items",
-				e.cfg.InputTable, e.info.Keys.FormatKey(kc.key), ErrItemFailed, err)
+			return nil, false, fmt.Errorf("table %s, key %s: %w: %v; the batch is not checkpointed: run again with a corrected transform, or skip such items (%s)",
+				e.cfg.InputTable, e.info.Keys.FormatKey(kc.key), ErrItemFailed, err, e.cfg.Names.Of("SkipFailedItems"))
 		}
 		return nil, false, nil
 	}

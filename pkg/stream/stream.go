@@ -242,7 +242,7 @@ func newEngine(ctx context.Context, cfg Config, dryRun bool) (*engine, error) {
 			return nil, err
 		}
 	}
-	out, err := dynamo.DescribeTable(ctx, cfg.Dest, cfg.OutputTable, "create it first (sync --create-output-table can), or check the output table name and region")
+	out, err := dynamo.DescribeTable(ctx, cfg.Dest, cfg.OutputTable, "create it first, or check the output table name and region")
 	if err != nil {
 		return nil, err
 	}

@@ -131,7 +131,7 @@ func TestSyncIntoNonEmptyOutput(t *testing.T) {
 			}
 			warned := false
 			for _, e := range logs.All() {
-				if strings.Contains(e.Message, "already holds items") && strings.Contains(e.Message, "--delete-extra") {
+				if strings.Contains(e.Message, "already holds items") && strings.Contains(e.Message, "(DeleteExtra)") {
 					warned = true
 				}
 			}

@@ -233,7 +233,7 @@ func Check(ctx context.Context, cfg Config) error {
 		}
 		if cfg.Leases != nil {
 			if cfg.UntilCaughtUp {
-				return &plan.Error{Msg: "--until-caught-up cannot be combined with a checkpoint table: with leases no worker sees the whole stream; stop the workers with SIGTERM instead (they checkpoint and release their shards), or run one worker without --checkpoint-table"}
+				return &plan.Error{Msg: stream.UntilCaughtUpWithLeases(cfg.Names)}
 			}
 			scope := lease.Scope(cfg.Leases.Entry.ID(), lease.KindStream)
 			if err := cfg.Leases.Manager.CheckFingerprint(ctx, scope, lease.StreamFingerprint(cfg.Leases.Entry, info.ARN)); err != nil {
@@ -296,8 +296,8 @@ func checkReconcileProgram(ctx context.Context, cfg Config, info stream.StreamIn
 	}
 	for _, name := range info.Keys.Names() {
 		if _, ok := cfg.Program.Carrier(name); !ok {
-			return &plan.Error{Msg: fmt.Sprintf("sync must delete the output items the input lacks after its copy (--delete-extra, or an earlier copy of this entry), but the transform keeps no unchanged copy of the input key attribute %s in the output items, so an output item does not name the input item it was copied from: keep the input's key attributes in the output (passed through, renamed, or set by a plain selection such as item.%s), or empty the output table and remove the entry's state first",
-				name, name)}
+			return &plan.Error{Msg: fmt.Sprintf("sync must delete the output items the input lacks after its copy (%s, or an earlier copy of this entry), but the transform keeps no unchanged copy of the input key attribute %s in the output items, so an output item does not name the input item it was copied from: keep the input's key attributes in the output (passed through, renamed, or set by a plain selection such as item.%s), or empty the output table and remove the entry's state first",
+				cfg.Names.Of("DeleteExtra"), name, name)}
 		}
 	}
 	return nil
@@ -305,8 +305,8 @@ func checkReconcileProgram(ctx context.Context, cfg Config, info stream.StreamIn
 
 func changedStream(cfg Config, was, now string) error {
 	return &plan.Error{Msg: fmt.Sprintf(
-		"table %s now has stream %s, but this sync began on stream %s (the stream was disabled and enabled again?): changes in between are in neither stream; start the sync over by removing its checkpoints (state key %s in the --state-dir)",
-		cfg.InputTable, now, was, cfg.StateKey)}
+		"table %s now has stream %s, but this sync began on stream %s (the stream was disabled and enabled again?): changes in between are in neither stream; start the sync over by removing its checkpoints (state key %s in the %s)",
+		cfg.InputTable, now, was, cfg.StateKey, state.Where(cfg.Store))}
 }
 
 // Run syncs the entry: it resumes in the phase an interrupted run was in.
@@ -533,8 +533,8 @@ func warnNonEmpty(ctx context.Context, cfg Config) {
 	if err != nil || len(out.Items) == 0 {
 		return // a missing output (created later) or an empty one
 	}
-	cfg.Logger.Warn(fmt.Sprintf("output table %s already holds items: sync overwrites those the input has and keeps the others (items deleted from the input before this sync began, for instance); run sync with --delete-extra to delete output items the input lacks after the copy",
-		cfg.OutputTable))
+	cfg.Logger.Warn(fmt.Sprintf("output table %s already holds items: sync overwrites those the input has and keeps the others (items deleted from the input before this sync began, for instance); ask sync to delete the output items the input lacks after the copy (%s)",
+		cfg.OutputTable, cfg.Names.Of("DeleteExtra")))
 }
 
 // reconcile deletes, after the copy and before the stream phase, the
@@ -633,8 +633,8 @@ func checkCovered(ctx context.Context, cfg Config, h *Handover) error {
 	}
 	now := cfg.Now()
 	lost := func(why string) error {
-		return fmt.Errorf("%s ⇨ %s: %w: %s; the output table is incomplete: start the sync over (remove its checkpoints, state key %s in the --state-dir) and make sure the backfill finishes within the retention (raise --max-wcu, or split it with backfill segments)",
-			cfg.InputTable, cfg.OutputTable, ErrHandoverLost, why, cfg.StateKey)
+		return fmt.Errorf("%s ⇨ %s: %w: %s; the output table is incomplete: start the sync over (remove its checkpoints, state key %s in the %s) and make sure the backfill finishes within the retention (raise the write budget, %s, or split it with backfill segments)",
+			cfg.InputTable, cfg.OutputTable, ErrHandoverLost, why, cfg.StateKey, state.Where(cfg.Store), cfg.Names.Of("MaxWCU"))
 	}
 	// Records are trimmed once older than the retention: with a minute to
 	// spare, everything after T0 is still there.

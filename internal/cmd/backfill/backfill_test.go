@@ -150,7 +150,7 @@ func TestBackfillCopiesAndSummarises(t *testing.T) {
 	}
 	// Resuming with another total is refused, exit 2.
 	code, _, stderr = x.run(context.Background(), "--input-table", in, "--output-table", out, "--backfill-total-segments", "6")
-	if code != 2 || !strings.Contains(stderr, "total_segments 4") || !strings.Contains(stderr, "state directory") {
+	if code != 2 || !strings.Contains(stderr, "made with 4 total segments") || !strings.Contains(stderr, "state directory") {
 		t.Fatalf("another total: exit %d, stderr %s", code, stderr)
 	}
 }

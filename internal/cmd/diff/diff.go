@@ -23,6 +23,7 @@ import (
 	"github.com/ddbsync/ddbsync/internal/logging"
 	"github.com/ddbsync/ddbsync/pkg/creds"
 	"github.com/ddbsync/ddbsync/pkg/diff"
+	"github.com/ddbsync/ddbsync/pkg/job"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/retry"
 	"github.com/ddbsync/ddbsync/pkg/stats"
@@ -476,6 +477,7 @@ func diffRun(ctx context.Context, o *Options) error {
 		return err
 	}
 	cfg := diff.Config{
+		Names:            diffOptionNames,
 		Master:           diff.Table{Name: masterRef.Table, Label: mc.Region + ":" + masterRef.Table, Client: mc.DynamoDB},
 		Method:           o.Method,
 		MemoryLimit:      o.memoryLimit,
@@ -591,4 +593,20 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("not a size: %q", s)
 	}
 	return n << sh, nil
+}
+
+// diffOptionNames are the flags of diff.Config's options, for the engine's
+// messages.
+var diffOptionNames = job.Names{
+	"Slaves":           "--slave",
+	"Master":           "--master",
+	"Ignore":           "--ignore",
+	"TotalSegments":    "--parallel",
+	"StartingKey":      "--starting-key",
+	"StateDir":         "--state-dir",
+	"VersionAttribute": "--version-attribute",
+	"DeleteExtra":      "--delete-extra",
+	"ScanForExtra":     "--scan-for-extra",
+	"Method":           "--method",
+	"SkipFailedItems":  "--skip-failed-items",
 }

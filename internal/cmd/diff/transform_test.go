@@ -151,7 +151,7 @@ func TestProgramRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, errOut = runCLI(t, "--endpoint-url", ep, "-m", "us-east-1:"+m, "-s", "us-east-1:"+sl, "--filter", filter, "--transform", drop, "--delete-extra", "--skip-failed-items")
-	if code != cmdutil.ExitUsage || !strings.Contains(errOut, "--delete-extra would delete slave items on a guess") {
+	if code != cmdutil.ExitUsage || !strings.Contains(errOut, "(--delete-extra) would delete slave items on a guess") {
 		t.Fatalf("delete-extra without the master key: exit %d, want 2\n%s", code, errOut)
 	}
 }

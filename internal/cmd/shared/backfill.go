@@ -34,6 +34,7 @@ func BackfillConfig(e *cmdutil.RunEntry, store state.Store, skipExpired, createO
 			Stats:       e.Stats,
 			Logger:      e.Log,
 			Program:     prog,
+			Names:       cmdutil.OptionNames,
 		},
 		Source:            e.In.DynamoDB,
 		Dest:              e.Out.DynamoDB,
