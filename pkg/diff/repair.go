@@ -527,6 +527,12 @@ const maxExpression = 4096
 
 // itemCondition holds when the item still has every attribute with the
 // value diff read (equality on sets, maps and lists compares whole values).
+//
+// It is written out rather than built with the SDK's expression builder:
+// the builder reads "[" in a name as a list index even with
+// NameNoDotSplit ("a[1]" becomes #0[1] with #0 = a), while a repair must
+// name any attribute exactly; every name here is a placeholder for the
+// attribute's whole name (TestConditionNamesAreExact).
 func itemCondition(it item) (condition, error) {
 	c := condition{names: map[string]string{}, values: map[string]types.AttributeValue{}}
 	var b strings.Builder
