@@ -241,6 +241,53 @@ func parseTable(flag, s string) (plan.Table, error) {
 
 func (o *Options) validate(cmd *cobra.Command) error {
 	fl := cmd.Flags()
+	if err := o.checkFlags(); err != nil {
+		return err
+	}
+	if err := o.compileProgram(fl.Changed("filter"), fl.Changed("transform")); err != nil {
+		return err
+	}
+	if fl.Changed("version-attribute") && strings.TrimSpace(o.VersionAttribute) == "" {
+		return cmdutil.FlagErrorf("--version-attribute needs an attribute name")
+	}
+	if o.MFAToken != "" && o.MFASerial == "" {
+		return cmdutil.FlagErrorf("--mfa-token needs --mfa-serial (the MFA device of --role-arn)")
+	}
+	if o.SlaveMFAToken != "" && o.SlaveMFASerial == "" {
+		return cmdutil.FlagErrorf("--slave-mfa-token needs --slave-mfa-serial (the MFA device of --slave-role-arn)")
+	}
+
+	var p *plan.Plan
+	var err error
+	if o.ConfigFile != "" {
+		p, err = o.planFile(fl)
+	} else {
+		p, err = o.flagPlan()
+	}
+	if err != nil {
+		return err
+	}
+	if err := p.Validate(plan.ModeDiff); err != nil {
+		return err
+	}
+	if err := o.planProgram(p, fl); err != nil {
+		return err
+	}
+	seen := map[string]int{}
+	for i, e := range p.Entries {
+		if j, ok := seen[e.Output.Identity()]; ok {
+			return cmdutil.FlagErrorf("slave %s is given twice (entries %d and %d)", e.Output, j, i+1)
+		}
+		seen[e.Output.Identity()] = i + 1
+	}
+	o.plan = p
+	return nil
+}
+
+// checkFlags checks the values of the flags that stand alone: output,
+// segments, page sizes, method, memory limit, starting key and ignored
+// attributes.
+func (o *Options) checkFlags() error {
 	if !contains(outputFormats, o.Output) {
 		return cmdutil.FlagErrorf("--output %q: allowed: %s", o.Output, strings.Join(outputFormats, " or "))
 	}
@@ -282,82 +329,63 @@ func (o *Options) validate(cmd *cobra.Command) error {
 			return cmdutil.FlagErrorf("--ignore %q is not a valid glob (use * ? and [...]): %v", p, err)
 		}
 	}
-	if err := o.compileProgram(fl.Changed("filter"), fl.Changed("transform")); err != nil {
-		return err
-	}
-	if fl.Changed("version-attribute") && strings.TrimSpace(o.VersionAttribute) == "" {
-		return cmdutil.FlagErrorf("--version-attribute needs an attribute name")
-	}
-	if o.MFAToken != "" && o.MFASerial == "" {
-		return cmdutil.FlagErrorf("--mfa-token needs --mfa-serial (the MFA device of --role-arn)")
-	}
-	if o.SlaveMFAToken != "" && o.SlaveMFASerial == "" {
-		return cmdutil.FlagErrorf("--slave-mfa-token needs --slave-mfa-serial (the MFA device of --slave-role-arn)")
-	}
-
-	var p *plan.Plan
-	if o.ConfigFile != "" {
-		var clash []string
-		for _, n := range []string{"master", "slave", "profile", "role-arn", "mfa-serial", "slave-profile", "slave-role-arn", "slave-mfa-serial"} {
-			if fl.Changed(n) {
-				clash = append(clash, "--"+n)
-			}
-		}
-		if len(clash) > 0 {
-			return cmdutil.FlagErrorf("--config-file and %s cannot be used together: put the tables in the plan file, or drop --config-file", strings.Join(clash, ", "))
-		}
-		var err error
-		if p, err = plan.Load(o.ConfigFile, o.Factory.IOStreams.In); err != nil {
-			return err
-		}
-		p.Normalize()
-		for i, e := range p.Entries {
-			if e.Input.Identity() != p.Entries[0].Input.Identity() {
-				return &plan.Error{Msg: fmt.Sprintf("plan entry %d has master (input) %s but entry 1 has %s: diff compares one master with its slaves, so every entry must name the same input", i+1, e.Input, p.Entries[0].Input)}
-			}
-		}
-	} else {
-		if o.Master == "" {
-			return cmdutil.FlagErrorf("give the master table with --master REGION:TABLE (or a plan with --config-file)")
-		}
-		if len(o.Slaves) == 0 {
-			return cmdutil.FlagErrorf("give at least one slave table with --slave REGION:TABLE")
-		}
-		m, err := parseTable("master", o.Master)
-		if err != nil {
-			return err
-		}
-		m.Profile, m.RoleARN, m.MFASerial = o.Profile, o.RoleARN, o.MFASerial
-		sp, sr, sm := o.SlaveProfile, o.SlaveRoleARN, o.SlaveMFASerial
-		if sp == "" && sr == "" {
-			sp, sr, sm = o.Profile, o.RoleARN, o.MFASerial
-		}
-		p = &plan.Plan{}
-		for _, s := range o.Slaves {
-			st, err := parseTable("slave", s)
-			if err != nil {
-				return err
-			}
-			st.Profile, st.RoleARN, st.MFASerial = sp, sr, sm
-			p.Entries = append(p.Entries, plan.Entry{Input: m, Output: st})
-		}
-		p.Normalize()
-	}
-	if err := p.Validate(plan.ModeDiff); err != nil {
-		return err
-	}
-	if err := o.planProgram(p, fl); err != nil {
-		return err
-	}
-	seen := map[string]int{}
-	for i, e := range p.Entries {
-		if j, ok := seen[e.Output.Identity()]; ok {
-			return cmdutil.FlagErrorf("slave %s is given twice (entries %d and %d)", e.Output, j, i+1)
-		}
-		seen[e.Output.Identity()] = i + 1
-	}
-	o.plan = p
 	return nil
+}
+
+// planFile loads --config-file: its entries name one master (input) and
+// its slaves (outputs); the table flags cannot be added to it.
+func (o *Options) planFile(fl *pflag.FlagSet) (*plan.Plan, error) {
+	var clash []string
+	for _, n := range []string{"master", "slave", "profile", "role-arn", "mfa-serial", "slave-profile", "slave-role-arn", "slave-mfa-serial"} {
+		if fl.Changed(n) {
+			clash = append(clash, "--"+n)
+		}
+	}
+	if len(clash) > 0 {
+		return nil, cmdutil.FlagErrorf("--config-file and %s cannot be used together: put the tables in the plan file, or drop --config-file", strings.Join(clash, ", "))
+	}
+	p, err := plan.Load(o.ConfigFile, o.Factory.IOStreams.In)
+	if err != nil {
+		return nil, err
+	}
+	p.Normalize()
+	for i, e := range p.Entries {
+		if e.Input.Identity() != p.Entries[0].Input.Identity() {
+			return nil, &plan.Error{Msg: fmt.Sprintf("plan entry %d has master (input) %s but entry 1 has %s: diff compares one master with its slaves, so every entry must name the same input", i+1, e.Input, p.Entries[0].Input)}
+		}
+	}
+	return p, nil
+}
+
+// flagPlan is the plan of --master and --slave: one entry per slave, the
+// slaves reached with the --slave-* credentials (or the master's).
+func (o *Options) flagPlan() (*plan.Plan, error) {
+	if o.Master == "" {
+		return nil, cmdutil.FlagErrorf("give the master table with --master REGION:TABLE (or a plan with --config-file)")
+	}
+	if len(o.Slaves) == 0 {
+		return nil, cmdutil.FlagErrorf("give at least one slave table with --slave REGION:TABLE")
+	}
+	m, err := parseTable("master", o.Master)
+	if err != nil {
+		return nil, err
+	}
+	m.Profile, m.RoleARN, m.MFASerial = o.Profile, o.RoleARN, o.MFASerial
+	sp, sr, sm := o.SlaveProfile, o.SlaveRoleARN, o.SlaveMFASerial
+	if sp == "" && sr == "" {
+		sp, sr, sm = o.Profile, o.RoleARN, o.MFASerial
+	}
+	p := &plan.Plan{}
+	for _, s := range o.Slaves {
+		st, err := parseTable("slave", s)
+		if err != nil {
+			return nil, err
+		}
+		st.Profile, st.RoleARN, st.MFASerial = sp, sr, sm
+		p.Entries = append(p.Entries, plan.Entry{Input: m, Output: st})
+	}
+	p.Normalize()
+	return p, nil
 }
 
 // compileProgram reads the --transform file and compiles it with
@@ -462,60 +490,9 @@ func diffRun(ctx context.Context, o *Options) error {
 		return err
 	}
 
-	tokens := map[string]string{}
-	if o.MFASerial != "" && o.MFAToken != "" {
-		tokens[o.MFASerial] = o.MFAToken
-	}
-	if o.SlaveMFASerial != "" && o.SlaveMFAToken != "" {
-		tokens[o.SlaveMFASerial] = o.SlaveMFAToken
-	}
-	prov := f.Creds(tokens)
-
-	masterRef := o.plan.Entries[0].Input
-	mc, err := prov.For(ctx, masterRef)
+	cfg, reg, err := o.config(ctx, log)
 	if err != nil {
 		return err
-	}
-	cfg := diff.Config{
-		Names:            diffOptionNames,
-		Master:           diff.Table{Name: masterRef.Table, Label: mc.Region + ":" + masterRef.Table, Client: mc.DynamoDB},
-		Method:           o.Method,
-		MemoryLimit:      o.memoryLimit,
-		StateDir:         f.Globals.StateDir,
-		TotalSegments:    o.Parallel,
-		PageSize:         int32(o.ScanLimit),
-		BatchReadLimit:   o.BatchReadLimit,
-		WriteMissing:     o.WriteMissing,
-		WriteDiffering:   o.WriteDiffering,
-		DeleteExtra:      o.DeleteExtra,
-		ScanForExtra:     o.ScanForExtra,
-		Ignore:           o.Ignore,
-		VersionAttribute: strings.TrimSpace(o.VersionAttribute),
-		Verbose:          o.Verbose,
-		Program:          o.program,
-		SkipFailedItems:  o.SkipFailedItems,
-		Logger:           log,
-		// Unprocessed keys and throttling beyond the SDK's retries back
-		// off from the global --retry-delay-base.
-		Backoff: retry.Backoff{Base: f.Globals.RetryDelayBase, Max: creds.DefaultMaxBackoff},
-	}
-	if o.StartingKey != "" {
-		if cfg.StartingKey, err = diff.ParseKeyJSON(o.StartingKey); err != nil {
-			return cmdutil.FlagErrorf("--starting-key: %v", err)
-		}
-	}
-	reg := stats.NewRegistry()
-	for _, e := range o.plan.Entries {
-		sc, err := prov.For(ctx, e.Output)
-		if err != nil {
-			return err
-		}
-		label := sc.Region + ":" + e.Output.Table
-		cfg.Slaves = append(cfg.Slaves, diff.Table{
-			Name: e.Output.Table, Label: label, Client: sc.DynamoDB,
-			Stats:  reg.Add(stats.NewEntry(cfg.Master.Label, label)),
-			Logger: logging.ForEntry(log, cfg.Master.Label, label),
-		})
 	}
 	d, err := diff.Check(ctx, cfg)
 	if err != nil {
@@ -555,6 +532,70 @@ func diffRun(ctx context.Context, o *Options) error {
 		return &cmdutil.ExitError{Code: cmdutil.ExitDifferences}
 	}
 	return nil
+}
+
+// config is the diff of the plan: the master's and slaves' clients
+// (credentials from the flags or the plan, MFA codes from --mfa-token and
+// --slave-mfa-token) and the engine's settings from the flags; reg holds
+// each slave's counters.
+func (o *Options) config(ctx context.Context, log *zap.Logger) (diff.Config, *stats.Registry, error) {
+	f := o.Factory
+	tokens := map[string]string{}
+	if o.MFASerial != "" && o.MFAToken != "" {
+		tokens[o.MFASerial] = o.MFAToken
+	}
+	if o.SlaveMFASerial != "" && o.SlaveMFAToken != "" {
+		tokens[o.SlaveMFASerial] = o.SlaveMFAToken
+	}
+	prov := f.Creds(tokens)
+
+	masterRef := o.plan.Entries[0].Input
+	mc, err := prov.For(ctx, masterRef)
+	if err != nil {
+		return diff.Config{}, nil, err
+	}
+	cfg := diff.Config{
+		Names:            diffOptionNames,
+		Master:           diff.Table{Name: masterRef.Table, Label: mc.Region + ":" + masterRef.Table, Client: mc.DynamoDB},
+		Method:           o.Method,
+		MemoryLimit:      o.memoryLimit,
+		StateDir:         f.Globals.StateDir,
+		TotalSegments:    o.Parallel,
+		PageSize:         int32(o.ScanLimit),
+		BatchReadLimit:   o.BatchReadLimit,
+		WriteMissing:     o.WriteMissing,
+		WriteDiffering:   o.WriteDiffering,
+		DeleteExtra:      o.DeleteExtra,
+		ScanForExtra:     o.ScanForExtra,
+		Ignore:           o.Ignore,
+		VersionAttribute: strings.TrimSpace(o.VersionAttribute),
+		Verbose:          o.Verbose,
+		Program:          o.program,
+		SkipFailedItems:  o.SkipFailedItems,
+		Logger:           log,
+		// Unprocessed keys and throttling beyond the SDK's retries back
+		// off from the global --retry-delay-base.
+		Backoff: retry.Backoff{Base: f.Globals.RetryDelayBase, Max: creds.DefaultMaxBackoff},
+	}
+	if o.StartingKey != "" {
+		if cfg.StartingKey, err = diff.ParseKeyJSON(o.StartingKey); err != nil {
+			return diff.Config{}, nil, cmdutil.FlagErrorf("--starting-key: %v", err)
+		}
+	}
+	reg := stats.NewRegistry()
+	for _, e := range o.plan.Entries {
+		sc, err := prov.For(ctx, e.Output)
+		if err != nil {
+			return diff.Config{}, nil, err
+		}
+		label := sc.Region + ":" + e.Output.Table
+		cfg.Slaves = append(cfg.Slaves, diff.Table{
+			Name: e.Output.Table, Label: label, Client: sc.DynamoDB,
+			Stats:  reg.Add(stats.NewEntry(cfg.Master.Label, label)),
+			Logger: logging.ForEntry(log, cfg.Master.Label, label),
+		})
+	}
+	return cfg, reg, nil
 }
 
 func writeJSON(w io.Writer, res diff.Result) error {
