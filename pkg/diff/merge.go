@@ -139,40 +139,7 @@ func (d *Differ) mergeScan(ctx context.Context, st *store, ck *checkpointer) err
 // a checkpoint after every page when ck is set.
 func (d *Differ) mergeScanSegment(ctx context.Context, st *store, sd *side, t Table, seg int, ck *checkpointer) error {
 	start := sd.segs[seg].start
-	var (
-		charge   func(float64)
-		retried  func(n, th int64)
-		scanned  func(n, failed, filtered int64)
-		slaveOne *slave
-	)
-	if sd.n == 0 {
-		charge = func(u float64) {
-			for _, s := range d.slaves {
-				s.st.ConsumedRCU.Add(u / float64(len(d.slaves)))
-			}
-		}
-		retried = func(n, th int64) {
-			for _, s := range d.slaves {
-				s.st.Retries.Add(n)
-				s.st.Throttles.Add(th)
-			}
-		}
-		scanned = func(n, failed, filtered int64) {
-			for _, s := range d.slaves {
-				s.st.Scanned.Add(n)
-				s.failed.Add(failed)
-				s.filtered.Add(filtered)
-			}
-		}
-	} else {
-		slaveOne = d.slaves[sd.n-1]
-		charge = slaveOne.addRCU
-		retried = func(n, th int64) {
-			slaveOne.st.Retries.Add(n)
-			slaveOne.st.Throttles.Add(th)
-		}
-		scanned = func(int64, int64, int64) {}
-	}
+	sc := d.sideCounters(sd)
 	g := digester{ignore: d.ignore}
 	var b batch
 	for {
@@ -196,35 +163,16 @@ func (d *Differ) mergeScanSegment(ctx context.Context, st *store, sd *side, t Ta
 			return err
 		})
 		if n, th := tally.Retries.Load(), tally.Throttles.Load(); n+th > 0 {
-			retried(n, th)
+			sc.retried(n, th)
 		}
 		if err != nil {
 			return err
 		}
 		if out.ConsumedCapacity != nil {
-			charge(aws.ToFloat64(out.ConsumedCapacity.CapacityUnits))
+			sc.charge(aws.ToFloat64(out.ConsumedCapacity.CapacityUnits))
 		}
 		b.reset()
-		var failed, filtered int64
-		for _, it := range out.Items {
-			if sd.n > 0 {
-				key := d.out.KeyString(it)
-				b.add(st.partitionOf(key), key, g.sum(it))
-				continue
-			}
-			// The master as the migration writes it (transform.go).
-			o, keep, err := d.project(it)
-			switch {
-			case err != nil:
-				failed++
-				d.logFailed(d.keys.Key(it), err)
-			case !keep:
-				filtered++
-			default:
-				key, outKS := d.recKey(o, it)
-				b.add(st.partitionOf(outKS), key, g.sum(o))
-			}
-		}
+		failed, filtered := d.addItems(st, sd, &b, &g, out.Items)
 		lek, n := out.LastEvaluatedKey, int64(len(out.Items))
 		if err := st.add(sd, &b, func() {
 			sd.segs[seg] = segPos{start: lek, done: len(lek) == 0}
@@ -234,7 +182,7 @@ func (d *Differ) mergeScanSegment(ctx context.Context, st *store, sd *side, t Ta
 		}); err != nil {
 			return err
 		}
-		scanned(n, failed, filtered)
+		sc.scanned(n, failed, filtered)
 		if ck != nil {
 			if err := ck.page(); err != nil {
 				return err
@@ -248,6 +196,74 @@ func (d *Differ) mergeScanSegment(ctx context.Context, st *store, sd *side, t Ta
 			return err
 		}
 	}
+}
+
+// sideCounters are where a scan of one side counts: the master's reads,
+// retries and scanned items go to every slave's counters (each compares
+// with the one master scan), a slave's to its own.
+type sideCounters struct {
+	charge  func(rcu float64)
+	retried func(n, throttled int64)
+	scanned func(n, failed, filtered int64)
+}
+
+func (d *Differ) sideCounters(sd *side) sideCounters {
+	if sd.n > 0 {
+		s := d.slaves[sd.n-1]
+		return sideCounters{
+			charge: s.addRCU,
+			retried: func(n, th int64) {
+				s.st.Retries.Add(n)
+				s.st.Throttles.Add(th)
+			},
+			scanned: func(int64, int64, int64) {},
+		}
+	}
+	return sideCounters{
+		charge: func(u float64) {
+			for _, s := range d.slaves {
+				s.st.ConsumedRCU.Add(u / float64(len(d.slaves)))
+			}
+		},
+		retried: func(n, th int64) {
+			for _, s := range d.slaves {
+				s.st.Retries.Add(n)
+				s.st.Throttles.Add(th)
+			}
+		},
+		scanned: func(n, failed, filtered int64) {
+			for _, s := range d.slaves {
+				s.st.Scanned.Add(n)
+				s.failed.Add(failed)
+				s.filtered.Add(filtered)
+			}
+		},
+	}
+}
+
+// addItems adds a page's items to the batch of records: a slave's as read,
+// the master's as the migration writes them (transform.go), counting the
+// master items the program fails on or filters out.
+func (d *Differ) addItems(st *store, sd *side, b *batch, g *digester, items []map[string]types.AttributeValue) (failed, filtered int64) {
+	for _, it := range items {
+		if sd.n > 0 {
+			key := d.out.KeyString(it)
+			b.add(st.partitionOf(key), key, g.sum(it))
+			continue
+		}
+		o, keep, err := d.project(it)
+		switch {
+		case err != nil:
+			failed++
+			d.logFailed(d.slaves, d.keys.Key(it), err)
+		case !keep:
+			filtered++
+		default:
+			key, outKS := d.recKey(o, it)
+			b.add(st.partitionOf(outKS), key, g.sum(o))
+		}
+	}
+	return failed, filtered
 }
 
 // mcand is a candidate difference found by comparing the scans.
@@ -315,7 +331,7 @@ func (d *Differ) mergeJoin(s *slave, master, slave []rec, extras bool) []mcand {
 		switch {
 		case j == len(slave) || (i < len(master) && mk < slave[j].key):
 			cands = append(cands, mcand{key: master[i].key, kind: KindMissing, fromMaster: true})
-			d.collisions(s, master[i:end], i)
+			d.collisions(s, master[i:end], 0)
 			i = end
 		case i == len(master) || slave[j].key < mk:
 			if extras {
@@ -338,7 +354,7 @@ func (d *Differ) mergeJoin(s *slave, master, slave []rec, extras bool) []mcand {
 				cands = append(cands, mcand{key: master[i].key, kind: KindDiffering, fromMaster: true})
 				same = i
 			}
-			d.collisions(s, master[i:end], same)
+			d.collisions(s, master[i:end], same-i)
 			i = end
 			j++
 		}
@@ -347,24 +363,33 @@ func (d *Differ) mergeJoin(s *slave, master, slave []rec, extras bool) []mcand {
 }
 
 // collisions counts and logs, as failed, the master records of one
-// output key other than the one compared (kept).
+// output key other than the one compared (group[kept]), and writes a
+// report line for each of them.
 func (d *Differ) collisions(s *slave, group []rec, kept int) {
 	if len(group) < 2 {
 		return
 	}
 	var ins []string
+	var failed []item
 	var out item
-	for _, r := range group {
+	for i, r := range group {
 		o, in, err := d.decodeRec(r.key)
 		if err != nil {
 			continue
 		}
 		out = o
 		ins = append(ins, d.keys.FormatKey(in))
+		if i != kept {
+			failed = append(failed, in)
+		}
 	}
 	s.failed.Add(int64(len(group) - 1))
-	s.log.Warn(fmt.Sprintf("! %s: failed: %d master items map to this output key (%s); the slave can hold only one of them",
-		d.out.FormatKey(out), len(group), strings.Join(ins, ", ")))
+	reason := fmt.Sprintf("%d master items map to the output key %s (%s); the slave can hold only one of them",
+		len(group), d.out.FormatKey(out), strings.Join(ins, ", "))
+	s.log.Warn(fmt.Sprintf("%s %s: failed: %s", sigils[KindFailed], d.out.FormatKey(out), reason))
+	for _, in := range failed {
+		d.reportFailed(s, in, reason)
+	}
 }
 
 // confirmCandidates reads every candidate again from both sides with
@@ -410,7 +435,7 @@ func (d *Differ) confirmBatch(ctx context.Context, s *slave, cands []mcand) erro
 			// The master item the scan transformed fails the program now
 			// (changed during the scans): neither compared nor deleted.
 			s.failed.Add(1)
-			d.logFailed(inKeys[i], r.failed)
+			d.logFailed([]*slave{s}, inKeys[i], r.failed)
 			continue
 		}
 		if !mok && sok && r.namedFailed {

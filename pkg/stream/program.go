@@ -75,13 +75,30 @@ type keyChanges struct {
 // key depends only on the input key (checked at start) and is computed
 // from the record's keys.
 func (e *engine) programChanges(ctx context.Context, recs []streamtypes.Record, view types.StreamViewType) (changes []*change, moves bool, applied, skipped int, err error) {
-	p, outKeys := e.cfg.Program, e.outKeys
+	order, applied, skipped, err := e.keyChangesOf(recs, view)
+	if err != nil {
+		return nil, false, 0, 0, err
+	}
+	if err := e.readFinal(ctx, order); err != nil {
+		return nil, false, 0, 0, err
+	}
+	changes, moves, err = e.outputChanges(order)
+	if err != nil {
+		return nil, false, 0, 0, err
+	}
+	return changes, moves, applied, skipped, nil
+}
+
+// keyChangesOf gathers a batch's records by input key, in the order the
+// keys are first met: the old states of each key (whose output items a
+// change may delete) and its latest state (from the new image, or to be
+// read from the table when the view type has none).
+func (e *engine) keyChangesOf(recs []streamtypes.Record, view types.StreamViewType) (order []*keyChanges, applied, skipped int, err error) {
 	fromRecord := view == types.StreamViewTypeNewImage || view == types.StreamViewTypeNewAndOldImages
 	index := map[string]*keyChanges{}
-	var order []*keyChanges
 	for _, r := range recs {
 		if r.Dynamodb == nil {
-			return nil, false, 0, 0, fmt.Errorf("stream record %s has no data", aws.ToString(r.EventID))
+			return nil, 0, 0, fmt.Errorf("stream record %s has no data", aws.ToString(r.EventID))
 		}
 		created := createdOf(r)
 		if (e.cfg.SkipTTLDeletes && IsTTLDelete(r)) || (!e.cfg.SkipBefore.IsZero() && !created.IsZero() && created.Before(e.cfg.SkipBefore)) {
@@ -90,7 +107,7 @@ func (e *engine) programChanges(ctx context.Context, recs []streamtypes.Record, 
 		}
 		key, err := convert(r.Dynamodb.Keys)
 		if err != nil {
-			return nil, false, 0, 0, fmt.Errorf("stream record %s: keys: %w", seqOf(r), err)
+			return nil, 0, 0, fmt.Errorf("stream record %s: keys: %w", seqOf(r), err)
 		}
 		key = e.info.Keys.Key(key)
 		ks := e.info.Keys.KeyString(key)
@@ -105,7 +122,7 @@ func (e *engine) programChanges(ctx context.Context, recs []streamtypes.Record, 
 		case len(r.Dynamodb.OldImage) > 0:
 			old, err := convert(r.Dynamodb.OldImage)
 			if err != nil {
-				return nil, false, 0, 0, fmt.Errorf("stream record %s: old image: %w", seqOf(r), err)
+				return nil, 0, 0, fmt.Errorf("stream record %s: old image: %w", seqOf(r), err)
 			}
 			kc.olds = append(kc.olds, old)
 		case !hasOldImages(view) && len(kc.olds) == 0:
@@ -117,20 +134,26 @@ func (e *engine) programChanges(ctx context.Context, recs []streamtypes.Record, 
 		case r.EventName == streamtypes.OperationTypeRemove && fromRecord:
 		case fromRecord:
 			if len(r.Dynamodb.NewImage) == 0 {
-				return nil, false, 0, 0, fmt.Errorf("stream record %s (%s): %w", seqOf(r), r.EventName, errNoImage)
+				return nil, 0, 0, fmt.Errorf("stream record %s (%s): %w", seqOf(r), r.EventName, errNoImage)
 			}
 			if kc.final, err = convert(r.Dynamodb.NewImage); err != nil {
-				return nil, false, 0, 0, fmt.Errorf("stream record %s: new image: %w", seqOf(r), err)
+				return nil, 0, 0, fmt.Errorf("stream record %s: new image: %w", seqOf(r), err)
 			}
 		default:
 			kc.read = true
 		}
 		applied++
 	}
-	if err := e.readFinal(ctx, order); err != nil {
-		return nil, false, 0, 0, err
-	}
+	return order, applied, skipped, nil
+}
 
+// outputChanges maps the input keys' changes to one change per output
+// key, in the order first met: a put of the transformed latest state when
+// the filter keeps it, else a delete of the output items its states map
+// to. moves is true when a put's output key differs from an old state's
+// (its delete must reach the table before the put).
+func (e *engine) outputChanges(order []*keyChanges) (changes []*change, moves bool, err error) {
+	p, outKeys := e.cfg.Program, e.outKeys
 	deletes := map[string]*change{}
 	puts := map[string]*change{}
 	var keys []string // output keys, in the order first met
@@ -147,7 +170,7 @@ func (e *engine) programChanges(ctx context.Context, recs []streamtypes.Record, 
 		if kc.final != nil {
 			c, keep, err := e.transformFinal(kc)
 			if err != nil {
-				return nil, false, 0, 0, err
+				return nil, false, err
 			}
 			switch {
 			case c != nil && keep:
@@ -176,7 +199,7 @@ func (e *engine) programChanges(ctx context.Context, recs []streamtypes.Record, 
 			changes = append(changes, deletes[ks])
 		}
 	}
-	return changes, moves, applied, skipped, nil
+	return changes, moves, nil
 }
 
 // transformFinal applies the program to the latest state of an input key:
