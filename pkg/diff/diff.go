@@ -100,7 +100,8 @@ type Config struct {
 
 	// TotalSegments is the number of scan segments (1 or 0: a serial scan).
 	TotalSegments int
-	// PageSize is the Scan page size (0: DynamoDB's 1 MB pages).
+	// PageSize is the Scan page size (0: DynamoDB's 1 MB pages, which the
+	// merge method cuts to fit MemoryLimit: memory.go).
 	PageSize int32
 	// BatchReadLimit is the number of keys per BatchGetItem (0: 50; at
 	// most 100).
