@@ -21,6 +21,11 @@ const (
 	KindMissing   = "missing"   // in the master, not in the slave (+)
 	KindDiffering = "differing" // in both, different (*)
 	KindExtra     = "extra"     // in the slave, not in the master (-)
+	// KindFailed is a master item the filter or transform failed on (an
+	// evaluation error, a bad output key, or one of several master items
+	// mapping to one output key) (!): neither compared nor repaired. Its
+	// report line carries the master item's key, not an output key.
+	KindFailed = "failed"
 )
 
 // Actions taken on a difference, as the report names them.
@@ -32,7 +37,7 @@ const (
 	ActionError   = "error"   // the repair failed
 )
 
-var sigils = map[string]string{KindMissing: "+", KindDiffering: "*", KindExtra: "-"}
+var sigils = map[string]string{KindMissing: "+", KindDiffering: "*", KindExtra: "-", KindFailed: "!"}
 
 // ReportLine is one line of the --report file.
 type ReportLine struct {
@@ -69,7 +74,7 @@ func (d *Differ) checkMasterChunk(ctx context.Context, items []item) error {
 		switch {
 		case err != nil:
 			failed++
-			d.logFailed(d.keys.Key(m), err)
+			d.logFailed(d.slaves, d.keys.Key(m), err)
 			continue
 		case !keep:
 			filtered++
@@ -201,7 +206,7 @@ func (d *Differ) settle(ctx context.Context, s *slave, cands []candidate) error 
 		if r.failed != nil && !mok {
 			// Changed during diff so that the program fails on it.
 			s.failed.Add(1)
-			d.logFailed(c.inKey, r.failed)
+			d.logFailed([]*slave{s}, c.inKey, r.failed)
 			continue
 		}
 		if c.kind == KindExtra && r.namedFailed {

@@ -144,9 +144,24 @@ func (d *Differ) project(m item) (out item, keep bool, err error) {
 	return out, true, nil
 }
 
-// logFailed logs a master item the program failed on, by its input key.
-func (d *Differ) logFailed(inKey item, err error) {
-	d.log.Warn(fmt.Sprintf("! %s: failed: %v", d.keys.FormatKey(inKey), err))
+// logFailed logs a master item the program failed on, by its input key,
+// and writes its report line for each of the slaves it counts against.
+func (d *Differ) logFailed(slaves []*slave, inKey item, err error) {
+	d.log.Warn(fmt.Sprintf("%s %s: failed: %v", sigils[KindFailed], d.keys.FormatKey(inKey), err))
+	for _, s := range slaves {
+		d.reportFailed(s, inKey, err.Error())
+	}
+}
+
+// reportFailed writes the report line of a failed master item: kind
+// failed, the master item's key, no action, the reason.
+func (d *Differ) reportFailed(s *slave, inKey item, reason string) {
+	if d.report == nil {
+		return
+	}
+	d.reportMu.Lock()
+	defer d.reportMu.Unlock()
+	_ = d.report.Encode(ReportLine{Kind: KindFailed, Slave: s.Label, Key: keyJSON(inKey), Action: ActionNone, Reason: reason})
 }
 
 // inputKeyOf is the key of the master item a slave item names (see the
