@@ -17,10 +17,8 @@ import (
 
 	"github.com/ddbsync/ddbsync/internal/benchutil"
 	backfillcmd "github.com/ddbsync/ddbsync/internal/cmd/backfill"
-	"github.com/ddbsync/ddbsync/internal/cmd/root"
 	"github.com/ddbsync/ddbsync/internal/cmdtest"
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
-	"github.com/ddbsync/ddbsync/internal/iostreams"
 	"github.com/ddbsync/ddbsync/internal/status"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 )
@@ -89,8 +87,7 @@ type cli struct {
 }
 
 func (c *cli) run(ctx context.Context, args ...string) (code int, stdout, stderr string) {
-	ios, _, out, errOut := iostreams.Test()
-	f := root.NewFactory(ios)
+	f := cmdtest.NewFactory(c.t, "")
 	f.StartStatus = func(ctx context.Context, _ status.Env, reg *stats.Registry, kind string) func() {
 		if kind != "backfill" {
 			c.t.Errorf("status kind %q", kind)
@@ -101,8 +98,8 @@ func (c *cli) run(ctx context.Context, args ...string) (code int, stdout, stderr
 		return func() {}
 	}
 	all := append([]string{"backfill", "--endpoint-url", ddbtest.Endpoint(c.t), "--state-dir", c.stateDir}, args...)
-	code = root.Run(ctx, f, all)
-	return code, out.String(), errOut.String()
+	r := cmdtest.RunContext(ctx, c.t, f, all...)
+	return r.Code, r.Stdout, r.Stderr
 }
 
 func newCLI(t *testing.T) *cli { return &cli{t: t, stateDir: t.TempDir()} }

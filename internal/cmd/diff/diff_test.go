@@ -2,7 +2,6 @@ package diff_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	diffcmd "github.com/ddbsync/ddbsync/internal/cmd/diff"
 	"github.com/ddbsync/ddbsync/internal/cmd/root"
+	"github.com/ddbsync/ddbsync/internal/cmdtest"
 	"github.com/ddbsync/ddbsync/internal/cmdutil"
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
 	"github.com/ddbsync/ddbsync/internal/iostreams"
@@ -78,14 +78,11 @@ func TestSuiteWithLookupMethod(t *testing.T) {
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	ios, _, out, errOut := iostreams.Test()
-	f := root.NewFactory(ios)
-	f.Globals.StateDir = t.TempDir()
 	if m := os.Getenv(methodEnv); m != "" {
 		args = append(args, "--method", m)
 	}
-	code := root.Run(context.Background(), f, append([]string{"diff", "--no-status"}, args...))
-	return code, out.String(), errOut.String()
+	r := cmdtest.Run(t, cmdtest.NewFactory(t, ""), append([]string{"diff", "--no-status"}, args...)...)
+	return r.Code, r.Stdout, r.Stderr
 }
 
 // Bad usage: exit 2 with a message saying what is wrong, before any AWS

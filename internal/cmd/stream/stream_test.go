@@ -17,11 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/ddbsync/ddbsync/internal/cmd/root"
 	streamcmd "github.com/ddbsync/ddbsync/internal/cmd/stream"
 	"github.com/ddbsync/ddbsync/internal/cmdtest"
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
-	"github.com/ddbsync/ddbsync/internal/iostreams"
 )
 
 func TestMain(m *testing.M) { ddbtest.Main(m) }
@@ -81,12 +79,9 @@ func TestFlagsToOptions(t *testing.T) {
 
 func run(t *testing.T, ctx context.Context, stateDir string, args ...string) (int, string, string) {
 	t.Helper()
-	ios, _, out, errOut := iostreams.Test()
-	f := root.NewFactory(ios)
-	f.StartStatus = nil
 	all := append([]string{"stream", "--endpoint-url", ddbtest.Endpoint(t), "--state-dir", stateDir}, args...)
-	code := root.Run(ctx, f, all)
-	return code, out.String(), errOut.String()
+	r := cmdtest.RunContext(ctx, t, cmdtest.NewFactory(t, ""), all...)
+	return r.Code, r.Stdout, r.Stderr
 }
 
 func item(pk string, v int) map[string]types.AttributeValue {

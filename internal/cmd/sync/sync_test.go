@@ -11,11 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/ddbsync/ddbsync/internal/cmd/root"
 	synccmd "github.com/ddbsync/ddbsync/internal/cmd/sync"
 	"github.com/ddbsync/ddbsync/internal/cmdtest"
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
-	"github.com/ddbsync/ddbsync/internal/iostreams"
 	"github.com/ddbsync/ddbsync/internal/status"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 )
@@ -73,8 +71,7 @@ func TestFlagsToOptions(t *testing.T) {
 
 func run(t *testing.T, ctx context.Context, stateDir string, onStatus func(*stats.Registry), args ...string) (int, string, string) {
 	t.Helper()
-	ios, _, out, errOut := iostreams.Test()
-	f := root.NewFactory(ios)
+	f := cmdtest.NewFactory(t, "")
 	f.StartStatus = func(_ context.Context, _ status.Env, reg *stats.Registry, kind string) func() {
 		if kind != "sync" {
 			t.Errorf("status kind %q, want sync", kind)
@@ -85,8 +82,8 @@ func run(t *testing.T, ctx context.Context, stateDir string, onStatus func(*stat
 		return func() {}
 	}
 	all := append([]string{"sync", "--endpoint-url", ddbtest.Endpoint(t), "--state-dir", stateDir}, args...)
-	code := root.Run(ctx, f, all)
-	return code, out.String(), errOut.String()
+	r := cmdtest.RunContext(ctx, t, f, all...)
+	return r.Code, r.Stdout, r.Stderr
 }
 
 func item(i int) map[string]types.AttributeValue {
