@@ -48,7 +48,7 @@ func TestDiffKilled(t *testing.T) {
 	n := envInt(t, "DDBSYNC_E2E_DIFF_ITEMS", 3000)
 	const (
 		segments  = 4
-		scanLimit = 50
+		scanLimit = 25 // also the smallest page the merge cuts to under --memory-limit 1MiB
 	)
 	c, _ := ddbtest.Clients(t)
 	master, slave := ddbtest.Name(t, "e2e-dm"), ddbtest.Name(t, "e2e-ds")
