@@ -25,8 +25,10 @@ import (
 //   - the last quarter holds one partition of every table loaded for the
 //     comparison (recordBytes a record).
 //
-// Measured with the default limit (256 MiB): peak RSS of about 100 MB at
-// 250,000 to 1,000,000 items (docs/benchmarks.md).
+// Measured with the default limit (256 MiB), bench/diff at --parallel 8:
+// peak RSS of 77-86 MB at 250,000 to 1,000,000 items per table
+// (docs/benchmarks.md), against 225 MB at 1,000,000 when the records
+// alone were counted against the limit.
 type memoryBudget struct {
 	records int64 // scanned records kept in memory before they spill
 	pages   int64 // Scan pages being decoded, all segments of all tables
