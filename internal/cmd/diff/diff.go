@@ -114,7 +114,8 @@ if it deleted or changed it, the repair counts as skipped, not written.
 
 With --verbose every difference is logged with rclone check's sigils:
 "+" missing on the slave, "*" differing, "-" extra on the slave, "!" error
-("=" equal items at --log-level debug).
+or a master item the filter or transform failed on ("=" equal items at
+--log-level debug).
 
 An interrupted merge diff (SIGINT, SIGTERM or SIGKILL) continues where it
 stopped when run again with the same arguments and --state-dir: the scan
@@ -131,8 +132,10 @@ transformed items. A slave item is extra when no master item maps to it;
 when the transform drops the master's key attributes from the output
 items, a slave item no longer names its master item, so extra items are
 then only reported (merge method) and --delete-extra is refused. Master
-items the filter or transform fails on are logged with their key and
-counted as failed; they fail the run (exit 3) unless --skip-failed-items.
+items the filter or transform fails on are logged with their key, counted
+as failed and written to the --report file (kind failed, with the master
+item's key and the reason); they fail the run (exit 3) unless
+--skip-failed-items.
 The expressions are checked before anything is read.
 
 Logs go to standard output; with --output json the summary object is
@@ -217,7 +220,7 @@ EXIT STATUS
 	fl.StringVar(&opts.SlaveMFASerial, "slave-mfa-serial", "", "MFA device serial for assuming --slave-role-arn")
 	fl.StringVar(&opts.SlaveMFAToken, "slave-mfa-token", "", "MFA code for --slave-mfa-serial")
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log every difference")
-	fl.StringVar(&opts.Report, "report", "", "write every difference to FILE as JSON lines (kind, slave, key, attributes, action)")
+	fl.StringVar(&opts.Report, "report", "", "write every difference to FILE as JSON lines (kind, slave, key, attributes, action, reason); kind failed: a master item the filter or transform failed on")
 	cmdutil.StringEnumFlag(cmd, fl, &opts.Method, "method", diff.MethodAuto, diff.Methods, "how to compare: merge two scans, look master keys up in the slaves, or choose from the table sizes")
 	fl.StringVar(&opts.MemoryLimit, "memory-limit", "256MiB", "memory of the merge method, in what Go spends: the scanned keys spill to the state directory past a sixteenth of it, Scan pages are cut to fit an eighth (e.g. 64MiB, 1GiB)")
 	fl.StringVar(&opts.Filter, "filter", "", `compare only the master items for which this CEL expression is true, e.g. 'item.tenant == "acme"' (docs/transform.md)`)
