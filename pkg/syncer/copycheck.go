@@ -58,7 +58,7 @@ func CheckCopy(ctx context.Context, c CopyCheck) error {
 	}
 	if ok && h.Backfill {
 		var started struct{}
-		begun, err := c.Store.Get(ctx, c.StateKey+"/sync/stream-started", &started)
+		begun, err := c.Store.Get(ctx, h.markerKey(c.StateKey, "stream-started"), &started)
 		if err != nil {
 			return err
 		}

@@ -155,7 +155,11 @@ func TestReconcileOnlyOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rec struct{ Deleted int64 }
-	if ok, err := f.store.Get(context.Background(), "entry/sync/reconciled", &rec); err != nil || !ok || rec.Deleted != 1 {
+	var h struct{ Generation string }
+	if ok, err := f.store.Get(context.Background(), "entry/sync/handover", &h); err != nil || !ok || h.Generation == "" {
+		t.Fatalf("handover record: ok=%v err=%v %+v, want a generation", ok, err, h)
+	}
+	if ok, err := f.store.Get(context.Background(), "entry/sync/reconciled-"+h.Generation, &rec); err != nil || !ok || rec.Deleted != 1 {
 		t.Fatalf("reconciliation record: ok=%v err=%v %+v, want 1 deleted", ok, err, rec)
 	}
 	// A resumed sync does not reconcile again: an item put into the output
@@ -167,4 +171,29 @@ func TestReconcileOnlyOnce(t *testing.T) {
 	if n := len(ddbtest.ScanAll(t, f.c, f.dst)); n != 51 {
 		t.Fatalf("output has %d items after the resumed run, want 51", n)
 	}
+}
+
+// TestStartOverReconcilesAgain: a sync started over by removing its
+// handover record (and not every other record of the entry) makes a new
+// copy, which is reconciled again: the record of the earlier copy's
+// reconciliation does not count for it (it did, and an output item the
+// input lacks was kept).
+func TestStartOverReconcilesAgain(t *testing.T) {
+	f := newFixture(t, types.StreamViewTypeNewImage)
+	f.load(t, 50)
+	cfg := f.config(t)
+	cfg.BackfillConfig.TotalSegments = 2
+	cfg.DeleteExtra = true
+	if err := syncer.Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Delete(context.Background(), "entry/sync/handover"); err != nil {
+		t.Fatal(err)
+	}
+	ddbtest.PutItems(t, f.c, f.dst, []map[string]types.AttributeValue{item("stale", 1)})
+	later(&cfg)
+	if err := syncer.Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	ddbtest.AssertSameItems(t, f.c, f.src, f.dst, "pk", "")
 }

@@ -128,6 +128,18 @@ func (h *Handover) backfillKey(stateKey string) string {
 	return stateKey + "/sync/" + h.Generation
 }
 
+// markerKey is where this handover records that one of its steps is done
+// (name: "reconciled", "stream-started"): a record of an earlier handover,
+// left by a sync started over without removing every checkpoint, never
+// counts for this one. Handovers recorded before generations existed keep
+// their records where they were.
+func (h *Handover) markerKey(stateKey, name string) string {
+	if h == nil || h.Generation == "" {
+		return stateKey + "/sync/" + name
+	}
+	return stateKey + "/sync/" + name + "-" + h.Generation
+}
+
 // backfillKind is the lease kind of the copy of this handover.
 func (h *Handover) backfillKind() string {
 	if h == nil || h.Generation == "" {
@@ -549,7 +561,7 @@ func warnNonEmpty(ctx context.Context, cfg Config) {
 // before the reconciliation is finished, so no delete decided on an old
 // read can land after the stream applied a newer change of that key.
 func reconcile(ctx context.Context, cfg Config, h *Handover) error {
-	key := cfg.StateKey + "/sync/reconciled"
+	key := h.markerKey(cfg.StateKey, "reconciled")
 	var done reconciled
 	ok, err := cfg.Store.Get(ctx, key, &done)
 	if err != nil || ok {
@@ -623,7 +635,7 @@ func checkCovered(ctx context.Context, cfg Config, h *Handover) error {
 	var started struct {
 		At time.Time `json:"at"`
 	}
-	key := cfg.StateKey + "/sync/stream-started"
+	key := h.markerKey(cfg.StateKey, "stream-started")
 	ok, err := cfg.Store.Get(ctx, key, &started)
 	if err != nil {
 		return err
