@@ -14,12 +14,21 @@
 //   - the real `ddbsync backfill` binary (built from ./cmd/ddbsync), as a
 //     user runs it, with its default settings.
 //
-// Each copy is checked (the output holds N items) and measured: wall time,
+// With -filter EXPR and/or -transform FILE (or -program, the example of
+// docs/transform.md: a filter keeping 90 % of the items and a three-step
+// transform), it compares instead the plain ddbsync copy with the same
+// copy filtered and transformed (ddbsync-program), alternating: items read
+// per second (both read the whole table) and CPU per item read.
+//
+// Each copy is checked (the output holds N items; for ddbsync-program,
+// its result object accounts for every item read and the output holds the
+// items it wrote) and measured: wall time,
 // user+sys CPU and peak RSS of the copying process. It prints items/s,
 // the ratio to the ceiling, CPU seconds per 100,000 items and peak RSS.
 //
 //	go run ./bench/backfill -n 100000
 //	go run ./bench/backfill -n 1000000 -runs 1
+//	go run ./bench/backfill -n 100000 -runs 3 -program
 package main
 
 import (
@@ -63,6 +72,9 @@ func main() {
 		ceiling  = flag.Bool("ceiling", false, "internal: run the ceiling copy loop (-endpoint, -in, -out)")
 		capacity = flag.Bool("capacity", true, "internal: the ceiling asks for ConsumedCapacity, as ddbsync does")
 		pure     = flag.Bool("pure", false, "also measure the ceiling without ConsumedCapacity (ceiling-pure), which DynamoDB Local serves faster")
+		filter   = flag.String("filter", "", "compare the plain ddbsync copy with one that passes --filter EXPR (ddbsync-program)")
+		trans    = flag.String("transform", "", "compare the plain ddbsync copy with one that passes --transform FILE (ddbsync-program)")
+		program  = flag.Bool("program", false, "compare with the example filter (keeps 90 %) and three-step transform, for what -filter/-transform do not give")
 		in       = flag.String("in", "", "internal: input table of -ceiling")
 		out      = flag.String("out", "", "internal: output table of -ceiling")
 	)
@@ -75,7 +87,7 @@ func main() {
 		}
 		return
 	}
-	if err := bench(*n, *runs, *only, *warmup, *endpoint, *binary, *extra, *segments, *writers, *pure); err != nil {
+	if err := bench(*n, *runs, *only, *warmup, *endpoint, *binary, *extra, *segments, *writers, *pure, *filter, *trans, *program); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -162,7 +174,7 @@ type result struct {
 	m    benchutil.Measurement
 }
 
-func bench(n, runs int, only string, warmup bool, endpoint, binary, extra string, segments, writers int, pure bool) error {
+func bench(n, runs int, only string, warmup bool, endpoint, binary, extra string, segments, writers int, pure bool, filter, transformFile string, program bool) error {
 	ctx := context.Background()
 	if endpoint == "" {
 		fmt.Println("starting DynamoDB Local…")
@@ -178,6 +190,10 @@ func bench(n, runs int, only string, warmup bool, endpoint, binary, extra string
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	prog, err := programArgs(tmp, filter, transformFile, program)
+	if err != nil {
+		return err
+	}
 	if binary == "" {
 		binary = filepath.Join(tmp, "ddbsync")
 		build := exec.Command("go", "build", "-o", binary, "./cmd/ddbsync")
@@ -226,7 +242,10 @@ func bench(n, runs int, only string, warmup bool, endpoint, binary, extra string
 	var results []result
 	for r := range runs {
 		contenders := []string{"ceiling", "ddbsync"}
-		if pure {
+		if prog != nil {
+			contenders = []string{"ddbsync", "ddbsync-program"}
+		}
+		if pure && prog == nil {
 			contenders = append(contenders, "ceiling-pure")
 		}
 		for _, contender := range contenders {
@@ -245,6 +264,10 @@ func bench(n, runs int, only string, warmup bool, endpoint, binary, extra string
 				args := []string{"backfill", "--endpoint-url", endpoint, "--input-table", src, "--output-table", dst,
 					"--state-dir", filepath.Join(tmp, "state-"+dst)}
 				args = append(args, strings.Fields(extra)...)
+				if contender == "ddbsync-program" {
+					args = append(args, prog...)
+					args = append(args, "--output", "json")
+				}
 				cmd = exec.Command(binary, args...)
 			}
 			logPath := filepath.Join(tmp, dst+".log")
@@ -263,7 +286,16 @@ func bench(n, runs int, only string, warmup bool, endpoint, binary, extra string
 			if err != nil {
 				return err
 			}
-			if got != n {
+			if contender == "ddbsync-program" {
+				data, _ := os.ReadFile(logPath)
+				pr, err := checkProgramCopy(data, n, got)
+				if err != nil {
+					return fmt.Errorf("%w\n%s", err, data)
+				}
+				if r == 0 {
+					fmt.Printf("  ddbsync-program: %d items read, %d written, %d left out by the filter\n", pr.ItemsRead, pr.ItemsWritten, pr.ItemsFiltered)
+				}
+			} else if got != n {
 				data, _ := os.ReadFile(logPath)
 				return fmt.Errorf("%s copied %d items of %d\n%s", contender, got, n, data)
 			}
@@ -317,6 +349,12 @@ func peakRSS(results []result, name string) float64 {
 }
 
 func report(w io.Writer, n int, results []result) {
+	for _, r := range results {
+		if r.name == "ddbsync-program" {
+			programReport(w, n, results)
+			return
+		}
+	}
 	ceil := best(results, "ceiling")
 	ips := func(m benchutil.Measurement) float64 { return float64(n) / m.Wall.Seconds() }
 	cpu := func(d time.Duration) float64 { return d.Seconds() * 100000 / float64(n) }
