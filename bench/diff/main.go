@@ -232,6 +232,10 @@ func bench(n, small int, endpoint string, reps int, only, memLimit string, reuse
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/ddbsync").CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
 	cl, err := creds.New(creds.Options{EndpointURL: endpoint}).For(ctx, plan.Table{Region: region})
 	if err != nil {
 		return err
@@ -240,209 +244,243 @@ func bench(n, small int, endpoint string, reps int, only, memLimit string, reuse
 	if err != nil {
 		return err
 	}
-	var rows []row
-	// once runs cmd and checks its output.
-	once := func(name string, items int, mk func() *exec.Cmd, check func(stdout []byte, code int) error) (row, error) {
-		cmd := mk()
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		m, err := benchutil.Measure(cmd)
-		if err != nil && m.ExitCode != 1 {
-			return row{}, fmt.Errorf("%s: %v\n%s", name, err, errb.String())
-		}
-		if err := check(out.Bytes(), m.ExitCode); err != nil {
-			return row{}, fmt.Errorf("%s: %v\nstdout: %s\nstderr: %s", name, err, out.String(), errb.String())
-		}
-		rcu := consumedRCU(out.String())
-		fmt.Fprintf(os.Stderr, "%-48s %6.1fs  CPU %5.1fs  RSS %4.0f MB  %8.1f RCU\n", name, m.Wall.Seconds(), m.CPU().Seconds(), m.MaxRSSMB(), rcu)
-		return row{name: name, items: items, m: m, result: strings.TrimSpace(out.String()), rcu: rcu}, nil
-	}
-	type job struct {
-		name  string
-		items int
-		mk    func() *exec.Cmd
-		check func([]byte, int) error
-	}
-	// measure runs the jobs in turn, reps rounds (ABAB…, so that neither
-	// side always runs on a warmer or more loaded server), and keeps the
-	// fastest run of each: DynamoDB Local shares the machine and its JIT
-	// warms up, so single runs are noisy.
-	measure := func(jobs ...job) error {
-		best := make([]*row, len(jobs))
-		for range reps {
-			for i, j := range jobs {
-				r, err := once(j.name, j.items, j.mk, j.check)
-				if err != nil {
-					return err
-				}
-				if best[i] == nil || r.m.Wall < best[i].m.Wall {
-					best[i] = &r
-				}
-			}
-		}
-		for _, b := range best {
-			rows = append(rows, *b)
-		}
-		return nil
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	ceilingCmd := func(p pair, par int) func() *exec.Cmd {
-		return func() *exec.Cmd {
-			return exec.Command(self, "-ceiling", "-endpoint", endpoint, "-master", p.master, "-slave", p.slave, "-parallel", strconv.Itoa(par))
-		}
-	}
-	diffCmd := func(p pair, par int, extra ...string) func() *exec.Cmd {
-		args := append([]string{"diff", "--endpoint-url", endpoint, "--no-status", "--output", "json", "--state-dir", filepath.Join(dir, "state"),
-			"-m", region + ":" + p.master, "-s", region + ":" + p.slave, "--parallel", strconv.Itoa(par)}, extra...)
-		return func() *exec.Cmd { return exec.Command(bin, args...) }
-	}
-	mergeCeilingCmd := func(p pair) func() *exec.Cmd {
-		return func() *exec.Cmd {
-			return exec.Command(self, "-merge-ceiling", "-endpoint", endpoint, "-master", p.master, "-slave", p.slave, "-parallel", "8")
-		}
-	}
-	wantMergeCeiling := func(p pair) func([]byte, int) error {
-		return func(out []byte, code int) error {
-			var r struct{ Missing, Differing, Extra int }
-			if err := json.Unmarshal(out, &r); err != nil {
-				return err
-			}
-			if code != 0 || r.Missing != p.l.missing || r.Differing != p.l.differing || r.Extra != p.l.extra {
-				return fmt.Errorf("merge ceiling found %+v (exit %d); want %+v", r, code, p.l)
-			}
-			return nil
-		}
-	}
-	wantCeiling := func(p pair) func([]byte, int) error {
-		return func(out []byte, code int) error {
-			var r struct{ Scanned, Found int }
-			if err := json.Unmarshal(out, &r); err != nil {
-				return err
-			}
-			if code != 0 || r.Scanned != p.n || r.Found != p.n-p.l.missing {
-				return fmt.Errorf("ceiling read %d, found %d (exit %d); want %d and %d", r.Scanned, r.Found, code, p.n, p.n-p.l.missing)
-			}
-			return nil
-		}
-	}
-	wantDiff := func(p pair, wantCode int, want map[string]int) func([]byte, int) error {
-		return func(out []byte, code int) error {
-			var r struct{ Slaves []map[string]any }
-			if err := json.Unmarshal(out, &r); err != nil {
-				return err
-			}
-			if code != wantCode || len(r.Slaves) != 1 {
-				return fmt.Errorf("exit %d, want %d", code, wantCode)
-			}
-			for k, v := range want {
-				if got, _ := r.Slaves[0][k].(float64); int(got) != v {
-					return fmt.Errorf("%s = %v, want %d", k, r.Slaves[0][k], v)
-				}
-			}
-			return nil
-		}
-	}
-	withExtra := map[string]int{"scanned": p.n, "missing": p.l.missing, "differing": p.l.differing, "extra": p.l.extra,
-		"matching": p.n - p.l.missing - p.l.differing}
+	r := &runner{endpoint: endpoint, bin: bin, self: self, dir: dir, reps: reps}
+
 	mergeArgs := []string{"--scan-for-extra", "--method", "merge"}
 	if memLimit != "" {
 		mergeArgs = append(mergeArgs, "--memory-limit", memLimit)
 	}
 	if only == "merge-diff" {
-		reps = 1
-		return measure(job{"diff --scan-for-extra -p 8 --method merge", n, diffCmd(p, 8, mergeArgs...), wantDiff(p, 1, withExtra)})
+		r.reps = 1
+		return r.measure(job{"diff --scan-for-extra -p 8 --method merge", n, r.diffCmd(p, 8, mergeArgs...), wantDiff(p, 1, withExtra(p))})
 	}
 	// Warm DynamoDB Local up (JIT, caches) before measuring anything.
-	warm := reps
-	reps = 1
-	if err := measure(job{"warm-up (not measured)", n, ceilingCmd(p, 8), wantCeiling(p)}); err != nil {
+	r.reps = 1
+	if err := r.measure(job{"warm-up (not measured)", n, r.ceilingCmd(p, 8), wantCeiling(p)}); err != nil {
 		return err
 	}
-	rows = rows[:0]
-	reps = warm
+	r.rows = r.rows[:0]
+	r.reps = reps
 
-	// Issue 11: the two methods side by side, extra items included.
-	if err := measure(
-		job{"(a) merge ceiling (scan both, compare in memory)", n, mergeCeilingCmd(p), wantMergeCeiling(p)},
-		job{"(b) diff --scan-for-extra -p 8 --method merge", n, diffCmd(p, 8, mergeArgs...), wantDiff(p, 1, withExtra)},
-		job{"(b) diff --scan-for-extra -p 8 --method lookup", n, diffCmd(p, 8, "--scan-for-extra", "--method", "lookup"), wantDiff(p, 1, withExtra)},
-		job{"(c) lookup ceiling -p 8 (master → slave only)", n, ceilingCmd(p, 8), wantCeiling(p)},
+	if err := r.methods(p, mergeArgs); err != nil || only == "merge" {
+		return err
+	}
+	r.rows = r.rows[:0]
+	return r.lookup(ctx, cl.DynamoDB, p, small, reuse)
+}
+
+// runner runs the measured commands and keeps their figures.
+type runner struct {
+	endpoint, bin, self, dir string
+	reps                     int
+	rows                     []row
+}
+
+// job is one command to measure: mk makes it, check checks its output.
+type job struct {
+	name  string
+	items int
+	mk    func() *exec.Cmd
+	check func([]byte, int) error
+}
+
+// once runs a job's command and checks its output.
+func (r *runner) once(j job) (row, error) {
+	cmd := j.mk()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	m, err := benchutil.Measure(cmd)
+	if err != nil && m.ExitCode != 1 {
+		return row{}, fmt.Errorf("%s: %v\n%s", j.name, err, errb.String())
+	}
+	if err := j.check(out.Bytes(), m.ExitCode); err != nil {
+		return row{}, fmt.Errorf("%s: %v\nstdout: %s\nstderr: %s", j.name, err, out.String(), errb.String())
+	}
+	rcu := consumedRCU(out.String())
+	fmt.Fprintf(os.Stderr, "%-48s %6.1fs  CPU %5.1fs  RSS %4.0f MB  %8.1f RCU\n", j.name, m.Wall.Seconds(), m.CPU().Seconds(), m.MaxRSSMB(), rcu)
+	return row{name: j.name, items: j.items, m: m, result: strings.TrimSpace(out.String()), rcu: rcu}, nil
+}
+
+// measure runs the jobs in turn, reps rounds (ABAB…, so that neither side
+// always runs on a warmer or more loaded server), and keeps the fastest
+// run of each: DynamoDB Local shares the machine and its JIT warms up, so
+// single runs are noisy.
+func (r *runner) measure(jobs ...job) error {
+	best := make([]*row, len(jobs))
+	for range r.reps {
+		for i, j := range jobs {
+			got, err := r.once(j)
+			if err != nil {
+				return err
+			}
+			if best[i] == nil || got.m.Wall < best[i].m.Wall {
+				best[i] = &got
+			}
+		}
+	}
+	for _, b := range best {
+		r.rows = append(r.rows, *b)
+	}
+	return nil
+}
+
+func (r *runner) ceilingCmd(p pair, par int) func() *exec.Cmd {
+	return func() *exec.Cmd {
+		return exec.Command(r.self, "-ceiling", "-endpoint", r.endpoint, "-master", p.master, "-slave", p.slave, "-parallel", strconv.Itoa(par))
+	}
+}
+
+func (r *runner) diffCmd(p pair, par int, extra ...string) func() *exec.Cmd {
+	args := append([]string{"diff", "--endpoint-url", r.endpoint, "--no-status", "--output", "json", "--state-dir", filepath.Join(r.dir, "state"),
+		"-m", region + ":" + p.master, "-s", region + ":" + p.slave, "--parallel", strconv.Itoa(par)}, extra...)
+	return func() *exec.Cmd { return exec.Command(r.bin, args...) }
+}
+
+func (r *runner) mergeCeilingCmd(p pair) func() *exec.Cmd {
+	return func() *exec.Cmd {
+		return exec.Command(r.self, "-merge-ceiling", "-endpoint", r.endpoint, "-master", p.master, "-slave", p.slave, "-parallel", "8")
+	}
+}
+
+func wantMergeCeiling(p pair) func([]byte, int) error {
+	return func(out []byte, code int) error {
+		var r struct{ Missing, Differing, Extra int }
+		if err := json.Unmarshal(out, &r); err != nil {
+			return err
+		}
+		if code != 0 || r.Missing != p.l.missing || r.Differing != p.l.differing || r.Extra != p.l.extra {
+			return fmt.Errorf("merge ceiling found %+v (exit %d); want %+v", r, code, p.l)
+		}
+		return nil
+	}
+}
+
+func wantCeiling(p pair) func([]byte, int) error {
+	return func(out []byte, code int) error {
+		var r struct{ Scanned, Found int }
+		if err := json.Unmarshal(out, &r); err != nil {
+			return err
+		}
+		if code != 0 || r.Scanned != p.n || r.Found != p.n-p.l.missing {
+			return fmt.Errorf("ceiling read %d, found %d (exit %d); want %d and %d", r.Scanned, r.Found, code, p.n, p.n-p.l.missing)
+		}
+		return nil
+	}
+}
+
+func wantDiff(p pair, wantCode int, want map[string]int) func([]byte, int) error {
+	return func(out []byte, code int) error {
+		var r struct{ Slaves []map[string]any }
+		if err := json.Unmarshal(out, &r); err != nil {
+			return err
+		}
+		if code != wantCode || len(r.Slaves) != 1 {
+			return fmt.Errorf("exit %d, want %d", code, wantCode)
+		}
+		for k, v := range want {
+			if got, _ := r.Slaves[0][k].(float64); int(got) != v {
+				return fmt.Errorf("%s = %v, want %d", k, r.Slaves[0][k], v)
+			}
+		}
+		return nil
+	}
+}
+
+// withExtra is what a diff --scan-for-extra of p reports.
+func withExtra(p pair) map[string]int {
+	return map[string]int{"scanned": p.n, "missing": p.l.missing, "differing": p.l.differing, "extra": p.l.extra,
+		"matching": p.n - p.l.missing - p.l.differing}
+}
+
+// methods measures the two methods side by side, extra items included:
+// (a) the merge ceiling, (b) diff with each method, (c) the lookup
+// ceiling.
+func (r *runner) methods(p pair, mergeArgs []string) error {
+	if err := r.measure(
+		job{"(a) merge ceiling (scan both, compare in memory)", p.n, r.mergeCeilingCmd(p), wantMergeCeiling(p)},
+		job{"(b) diff --scan-for-extra -p 8 --method merge", p.n, r.diffCmd(p, 8, mergeArgs...), wantDiff(p, 1, withExtra(p))},
+		job{"(b) diff --scan-for-extra -p 8 --method lookup", p.n, r.diffCmd(p, 8, "--scan-for-extra", "--method", "lookup"), wantDiff(p, 1, withExtra(p))},
+		job{"(c) lookup ceiling -p 8 (master → slave only)", p.n, r.ceilingCmd(p, 8), wantCeiling(p)},
 	); err != nil {
 		return err
 	}
 	fmt.Printf("methods side by side: %d master items (slave: %d missing, %d differing, %d extra), DynamoDB Local at %s; %s, %d CPUs, %s\n\n",
-		n, p.l.missing, p.l.differing, p.l.extra, endpoint, runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04"))
+		p.n, p.l.missing, p.l.differing, p.l.extra, r.endpoint, runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04"))
 	var side [][]string
-	a := rows[0]
-	for _, r := range rows {
-		side = append(side, []string{r.name, fmt.Sprintf("%.1f", r.m.Wall.Seconds()), fmt.Sprintf("%.2f×", r.m.Wall.Seconds()/a.m.Wall.Seconds()),
-			fmt.Sprintf("%.1f", r.m.CPU().Seconds()), fmt.Sprintf("%.0f", r.m.MaxRSSMB()), fmt.Sprintf("%.0f", r.rcu), fmt.Sprintf("%.2f×", r.rcu/a.rcu)})
+	a := r.rows[0]
+	for _, x := range r.rows {
+		side = append(side, []string{x.name, fmt.Sprintf("%.1f", x.m.Wall.Seconds()), fmt.Sprintf("%.2f×", x.m.Wall.Seconds()/a.m.Wall.Seconds()),
+			fmt.Sprintf("%.1f", x.m.CPU().Seconds()), fmt.Sprintf("%.0f", x.m.MaxRSSMB()), fmt.Sprintf("%.0f", x.rcu), fmt.Sprintf("%.2f×", x.rcu/a.rcu)})
 	}
 	benchutil.Table(os.Stdout, []string{"run", "wall s", "wall vs (a)", "CPU s", "peak RSS MB", "RCU", "RCU vs (a)"}, side)
 	fmt.Println()
-	if only == "merge" {
-		return nil
-	}
-	rows = rows[:0]
-	lookup := []string{"--method", "lookup"}
+	return nil
+}
 
+// lookup measures the lookup method against its ceiling (serial and 8
+// segments, and a small table), then a repair and the diff after it.
+func (r *runner) lookup(ctx context.Context, c *dynamodb.Client, p pair, small int, reuse bool) error {
+	lookup := []string{"--method", "lookup"}
 	dry := map[string]int{"scanned": p.n, "missing": p.l.missing, "differing": p.l.differing, "matching": p.n - p.l.missing - p.l.differing}
 	for _, par := range []int{1, 8} {
-		if err := measure(
-			job{fmt.Sprintf("ceiling --parallel %d", par), n, ceilingCmd(p, par), wantCeiling(p)},
-			job{fmt.Sprintf("diff dry run --parallel %d", par), n, diffCmd(p, par, lookup...), wantDiff(p, 1, dry)},
+		if err := r.measure(
+			job{fmt.Sprintf("ceiling --parallel %d", par), p.n, r.ceilingCmd(p, par), wantCeiling(p)},
+			job{fmt.Sprintf("diff dry run --parallel %d", par), p.n, r.diffCmd(p, par, lookup...), wantDiff(p, 1, dry)},
 		); err != nil {
 			return err
 		}
 	}
 	if small > 0 {
-		sp, err := setup(ctx, cl.DynamoDB, small, "small", reuse)
+		sp, err := setup(ctx, c, small, "small", reuse)
 		if err != nil {
 			return err
 		}
 		sdry := map[string]int{"scanned": sp.n, "missing": sp.l.missing, "differing": sp.l.differing}
 		for _, par := range []int{1, 8} {
-			if err := measure(job{fmt.Sprintf("diff dry run (%d items) --parallel %d", small, par), small, diffCmd(sp, par, lookup...), wantDiff(sp, 1, sdry)}); err != nil {
+			if err := r.measure(job{fmt.Sprintf("diff dry run (%d items) --parallel %d", small, par), small, r.diffCmd(sp, par, lookup...), wantDiff(sp, 1, sdry)}); err != nil {
 				return err
 			}
 		}
 	}
-	reps = 1 // a repair changes the slave: it runs once
+	r.reps = 1 // a repair changes the slave: it runs once
 	repair := map[string]int{"scanned": p.n, "missing": p.l.missing, "differing": p.l.differing, "extra": p.l.extra,
 		"written": p.l.missing + p.l.differing, "deleted": p.l.extra, "skipped": 0, "errors": 0}
-	if err := measure(job{"diff repair --parallel 8", n, diffCmd(p, 8, "--write-missing", "--write-differing", "--delete-extra", "--method", "lookup"), wantDiff(p, 0, repair)}); err != nil {
+	if err := r.measure(job{"diff repair --parallel 8", p.n, r.diffCmd(p, 8, "--write-missing", "--write-differing", "--delete-extra", "--method", "lookup"), wantDiff(p, 0, repair)}); err != nil {
 		return err
 	}
 	after := map[string]int{"scanned": p.n, "matching": p.n, "missing": 0, "differing": 0, "extra": 0}
-	if err := measure(job{"diff after repair -p 8", n, diffCmd(p, 8, "--scan-for-extra", "--method", "lookup"), wantDiff(p, 0, after)}); err != nil {
+	if err := r.measure(job{"diff after repair -p 8", p.n, r.diffCmd(p, 8, "--scan-for-extra", "--method", "lookup"), wantDiff(p, 0, after)}); err != nil {
 		return err
 	}
+	r.lookupTable(p)
+	return nil
+}
 
+// lookupTable prints the lookup figures, each dry run against the ceiling
+// with the same segments.
+func (r *runner) lookupTable(p pair) {
 	ceil := map[string]benchutil.Measurement{}
-	for _, r := range rows {
-		if strings.HasPrefix(r.name, "ceiling") {
-			ceil[r.name[len(r.name)-1:]] = r.m
+	for _, x := range r.rows {
+		if strings.HasPrefix(x.name, "ceiling") {
+			ceil[x.name[len(x.name)-1:]] = x.m
 		}
 	}
+	n := p.n
 	var table [][]string
-	for _, r := range rows {
-		ips := float64(r.items) / r.m.Wall.Seconds()
-		cpuPer := float64(r.m.CPU().Microseconds()) / float64(r.items)
+	for _, x := range r.rows {
+		ips := float64(x.items) / x.m.Wall.Seconds()
+		cpuPer := float64(x.m.CPU().Microseconds()) / float64(x.items)
 		vs, cpuVs := "", ""
-		if c, ok := ceil[r.name[len(r.name)-1:]]; ok && strings.HasPrefix(r.name, "diff dry run --parallel") {
+		if c, ok := ceil[x.name[len(x.name)-1:]]; ok && strings.HasPrefix(x.name, "diff dry run --parallel") {
 			vs = fmt.Sprintf("%.2f×", ips/(float64(n)/c.Wall.Seconds()))
 			cpuVs = fmt.Sprintf("%.2f×", cpuPer/(float64(c.CPU().Microseconds())/float64(n)))
 		}
-		table = append(table, []string{r.name, strconv.Itoa(r.items), fmt.Sprintf("%.1f", r.m.Wall.Seconds()), fmt.Sprintf("%.0f", ips), vs,
-			fmt.Sprintf("%.1f", r.m.CPU().Seconds()), fmt.Sprintf("%.1f", cpuPer), cpuVs, fmt.Sprintf("%.0f", r.m.MaxRSSMB())})
+		table = append(table, []string{x.name, strconv.Itoa(x.items), fmt.Sprintf("%.1f", x.m.Wall.Seconds()), fmt.Sprintf("%.0f", ips), vs,
+			fmt.Sprintf("%.1f", x.m.CPU().Seconds()), fmt.Sprintf("%.1f", cpuPer), cpuVs, fmt.Sprintf("%.0f", x.m.MaxRSSMB())})
 	}
 	fmt.Printf("diff benchmark: %d master items (slave: %d missing, %d differing, %d extra), DynamoDB Local at %s; %s, %d CPUs, %s\n\n",
-		n, p.l.missing, p.l.differing, p.l.extra, endpoint, runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"))
+		n, p.l.missing, p.l.differing, p.l.extra, r.endpoint, runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"))
 	benchutil.Table(os.Stdout, []string{"run", "items", "wall s", "items/s", "vs ceiling", "CPU s", "CPU µs/item", "CPU vs ceiling", "peak RSS MB"}, table)
-	return nil
 }
 
 // runCeiling scans the master (parallel segments) and looks every page
