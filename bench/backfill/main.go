@@ -225,19 +225,12 @@ func bench(n, runs int, only string, warmup bool, endpoint, binary, extra string
 			float64(aws.ToInt64(d.Table.TableSizeBytes))/float64(max(1, aws.ToInt64(d.Table.ItemCount))))
 	}
 
+	cp := copier{c: c, endpoint: endpoint, binary: binary, self: self, tmp: tmp, src: src, n: n,
+		extra: extra, segments: segments, writers: writers, prog: prog}
 	if warmup {
-		// DynamoDB Local (a JVM) is much slower on its first copy.
-		dst := fmt.Sprintf("bench-warmup-%d", time.Now().UnixNano())
-		if err := createTable(ctx, c, dst); err != nil {
+		if err := cp.warmUp(ctx); err != nil {
 			return err
 		}
-		start := time.Now()
-		cmd := exec.Command(self, "-ceiling", "-endpoint", endpoint, "-in", src, "-out", dst, "-segments", fmt.Sprint(segments), "-writers", fmt.Sprint(writers))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("warm-up: %w\n%s", err, out)
-		}
-		fmt.Printf("warm-up copy (not measured): %s\n", time.Since(start).Round(time.Millisecond))
-		dropTable(ctx, c, dst)
 	}
 	var results []result
 	for r := range runs {
@@ -252,69 +245,107 @@ func bench(n, runs int, only string, warmup bool, endpoint, binary, extra string
 			if only != "" && contender != only {
 				continue
 			}
-			dst := fmt.Sprintf("bench-dst-%s-%d-%d", contender, r, time.Now().UnixNano())
-			if err := createTable(ctx, c, dst); err != nil {
-				return err
-			}
-			var cmd *exec.Cmd
-			if contender == "ceiling" || contender == "ceiling-pure" {
-				cmd = exec.Command(self, "-ceiling", "-endpoint", endpoint, "-in", src, "-out", dst,
-					"-segments", fmt.Sprint(segments), "-writers", fmt.Sprint(writers), fmt.Sprintf("-capacity=%v", contender == "ceiling"))
-			} else {
-				args := []string{"backfill", "--endpoint-url", endpoint, "--input-table", src, "--output-table", dst,
-					"--state-dir", filepath.Join(tmp, "state-"+dst)}
-				args = append(args, strings.Fields(extra)...)
-				if contender == "ddbsync-program" {
-					args = append(args, prog...)
-					args = append(args, "--output", "json")
-				}
-				cmd = exec.Command(binary, args...)
-			}
-			logPath := filepath.Join(tmp, dst+".log")
-			logf, err := os.Create(logPath)
+			m, err := cp.run(ctx, r, contender)
 			if err != nil {
 				return err
-			}
-			cmd.Stdout, cmd.Stderr = logf, logf
-			m, err := benchutil.Measure(cmd)
-			logf.Close()
-			if err != nil {
-				data, _ := os.ReadFile(logPath)
-				return fmt.Errorf("%s: %w\n%s", contender, err, data)
-			}
-			got, err := count(ctx, c, dst)
-			if err != nil {
-				return err
-			}
-			if contender == "ddbsync-program" {
-				data, _ := os.ReadFile(logPath)
-				pr, err := checkProgramCopy(data, n, got)
-				if err != nil {
-					return fmt.Errorf("%w\n%s", err, data)
-				}
-				if r == 0 {
-					fmt.Printf("  ddbsync-program: %d items read, %d written, %d left out by the filter\n", pr.ItemsRead, pr.ItemsWritten, pr.ItemsFiltered)
-				}
-			} else if got != n {
-				data, _ := os.ReadFile(logPath)
-				return fmt.Errorf("%s copied %d items of %d\n%s", contender, got, n, data)
-			}
-			fmt.Printf("run %d %-8s wall %6.2fs  cpu %6.2fs  rss %6.1f MB  (%d items verified)\n",
-				r+1, contender, m.Wall.Seconds(), m.CPU().Seconds(), m.MaxRSSMB(), got)
-			if contender == "ddbsync" && r == 0 {
-				data, _ := os.ReadFile(logPath)
-				if lines := strings.Split(strings.TrimSpace(string(data)), "\n"); len(lines) > 0 {
-					fmt.Println("  ddbsync:", lines[len(lines)-1])
-				}
 			}
 			results = append(results, result{contender, m})
-			dropTable(ctx, c, dst)
 		}
 	}
 	if only == "" {
 		report(os.Stdout, n, results)
 	}
 	return nil
+}
+
+// copier makes the measured copies of one loaded input table.
+type copier struct {
+	c                           *dynamodb.Client
+	endpoint, binary, self, tmp string
+	src                         string
+	n                           int
+	extra                       string
+	segments, writers           int
+	prog                        []string // the filter and transform flags of ddbsync-program
+}
+
+// warmUp makes one unmeasured ceiling copy: DynamoDB Local (a JVM) is much
+// slower on its first copy.
+func (cp *copier) warmUp(ctx context.Context) error {
+	dst := fmt.Sprintf("bench-warmup-%d", time.Now().UnixNano())
+	if err := createTable(ctx, cp.c, dst); err != nil {
+		return err
+	}
+	start := time.Now()
+	cmd := exec.Command(cp.self, "-ceiling", "-endpoint", cp.endpoint, "-in", cp.src, "-out", dst, "-segments", fmt.Sprint(cp.segments), "-writers", fmt.Sprint(cp.writers))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("warm-up: %w\n%s", err, out)
+	}
+	fmt.Printf("warm-up copy (not measured): %s\n", time.Since(start).Round(time.Millisecond))
+	dropTable(ctx, cp.c, dst)
+	return nil
+}
+
+// command is the copy of contender into dst.
+func (cp *copier) command(contender, dst string) *exec.Cmd {
+	if contender == "ceiling" || contender == "ceiling-pure" {
+		return exec.Command(cp.self, "-ceiling", "-endpoint", cp.endpoint, "-in", cp.src, "-out", dst,
+			"-segments", fmt.Sprint(cp.segments), "-writers", fmt.Sprint(cp.writers), fmt.Sprintf("-capacity=%v", contender == "ceiling"))
+	}
+	args := []string{"backfill", "--endpoint-url", cp.endpoint, "--input-table", cp.src, "--output-table", dst,
+		"--state-dir", filepath.Join(cp.tmp, "state-"+dst)}
+	args = append(args, strings.Fields(cp.extra)...)
+	if contender == "ddbsync-program" {
+		args = append(args, cp.prog...)
+		args = append(args, "--output", "json")
+	}
+	return exec.Command(cp.binary, args...)
+}
+
+// run measures one copy by contender (run r) into a new table, checks
+// what it copied, and drops the table.
+func (cp *copier) run(ctx context.Context, r int, contender string) (benchutil.Measurement, error) {
+	dst := fmt.Sprintf("bench-dst-%s-%d-%d", contender, r, time.Now().UnixNano())
+	if err := createTable(ctx, cp.c, dst); err != nil {
+		return benchutil.Measurement{}, err
+	}
+	defer dropTable(ctx, cp.c, dst)
+	cmd := cp.command(contender, dst)
+	logPath := filepath.Join(cp.tmp, dst+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return benchutil.Measurement{}, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	m, err := benchutil.Measure(cmd)
+	logf.Close()
+	data, _ := os.ReadFile(logPath)
+	if err != nil {
+		return m, fmt.Errorf("%s: %w\n%s", contender, err, data)
+	}
+	got, err := count(ctx, cp.c, dst)
+	if err != nil {
+		return m, err
+	}
+	if contender == "ddbsync-program" {
+		pr, err := checkProgramCopy(data, cp.n, got)
+		if err != nil {
+			return m, fmt.Errorf("%w\n%s", err, data)
+		}
+		if r == 0 {
+			fmt.Printf("  ddbsync-program: %d items read, %d written, %d left out by the filter\n", pr.ItemsRead, pr.ItemsWritten, pr.ItemsFiltered)
+		}
+	} else if got != cp.n {
+		return m, fmt.Errorf("%s copied %d items of %d\n%s", contender, got, cp.n, data)
+	}
+	fmt.Printf("run %d %-8s wall %6.2fs  cpu %6.2fs  rss %6.1f MB  (%d items verified)\n",
+		r+1, contender, m.Wall.Seconds(), m.CPU().Seconds(), m.MaxRSSMB(), got)
+	if contender == "ddbsync" && r == 0 {
+		if lines := strings.Split(strings.TrimSpace(string(data)), "\n"); len(lines) > 0 {
+			fmt.Println("  ddbsync:", lines[len(lines)-1])
+		}
+	}
+	return m, nil
 }
 
 func best(results []result, name string) benchutil.Measurement {
