@@ -62,7 +62,7 @@ func testBadInput(t *testing.T, bin string) {
 		t.Fatalf("backfill with another total_segments exited %d, want 2", code)
 	}
 	msg := changed.errOut.String()
-	for _, want := range []string{"total_segments 8", "use 4", ckpt, "nothing was written"} {
+	for _, want := range []string{"asks for 8 total segments", "use 4", "ask for 4 (--backfill-total-segments", ckpt, "nothing was written"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("refusal does not mention %q: %q", want, msg)
 		}

@@ -583,8 +583,8 @@ func TestCreateOutputTable(t *testing.T) {
 	cfg := config(t, c, c, in, out)
 	_, err = backfill.Run(context.Background(), cfg)
 	var nf *dynamo.NotFoundError
-	if !errors.As(err, &nf) || !strings.Contains(err.Error(), "--create-output-table") {
-		t.Fatalf("missing output without the flag: %v; want a NotFoundError with a --create-output-table hint", err)
+	if !errors.As(err, &nf) || !strings.Contains(err.Error(), "(CreateOutputTable)") {
+		t.Fatalf("missing output without CreateOutputTable: %v; want a NotFoundError naming the option", err)
 	}
 	if cfg.Stats.ItemsRead.Load() != 0 {
 		t.Fatal("items were read although the output is missing")

@@ -281,8 +281,8 @@ func TestKeyChangeAndFailedItems(t *testing.T) {
 		cfg.CreateOutputTable = true
 		cfg.Program = compile(t, "", "rename:\n  pk: id\n")
 		var pe *plan.Error
-		if err := backfill.Check(context.Background(), cfg); !errors.As(err, &pe) || !strings.Contains(err.Error(), "--create-output-table") {
-			t.Fatalf("Check: %v; want a plan.Error about --create-output-table", err)
+		if err := backfill.Check(context.Background(), cfg); !errors.As(err, &pe) || !strings.Contains(err.Error(), "(CreateOutputTable)") {
+			t.Fatalf("Check: %v; want a plan.Error naming CreateOutputTable", err)
 		}
 		if _, err := backfill.Run(context.Background(), cfg); !errors.As(err, &pe) {
 			t.Fatalf("Run: %v; want a plan.Error", err)
