@@ -66,3 +66,22 @@ func AssertTransformed(t testing.TB, c *dynamodb.Client, prog *transform.Program
 	}
 	return len(got)
 }
+
+// Program compiles a filter (empty: none) and a transform given as YAML
+// (empty: none), failing the test on an error.
+func Program(t testing.TB, filter, yml string) *transform.Program {
+	t.Helper()
+	spec := transform.Spec{Filter: filter}
+	if yml != "" {
+		tr, err := transform.ParseTransform([]byte(yml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec.Transform = tr
+	}
+	p, err := transform.Compile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

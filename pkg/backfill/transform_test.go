@@ -18,25 +18,7 @@ import (
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
 	"github.com/ddbsync/ddbsync/pkg/backfill"
 	"github.com/ddbsync/ddbsync/pkg/plan"
-	"github.com/ddbsync/ddbsync/pkg/transform"
 )
-
-func compile(t *testing.T, filter, yml string) *transform.Program {
-	t.Helper()
-	spec := transform.Spec{Filter: filter}
-	if yml != "" {
-		tr, err := transform.ParseTransform([]byte(yml))
-		if err != nil {
-			t.Fatal(err)
-		}
-		spec.Transform = tr
-	}
-	p, err := transform.Compile(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // tenantItem is an item of one of three tenants (a tenth have none), with
 // a 38-digit number, a set, a quantity and temporary attributes.
@@ -82,7 +64,7 @@ func TestFilterCopiesExactlyTheMatchingItemsUnchanged(t *testing.T) {
 	load(t, c, in, n, tenantItem)
 	src := &countingScan{SourceAPI: c}
 	cfg := config(t, src, c, in, out)
-	cfg.Program = compile(t, `has(item.tenant) && item.tenant == "acme" && item.qty < 12`, "")
+	cfg.Program = ddbtest.Program(t, `has(item.tenant) && item.tenant == "acme" && item.qty < 12`, "")
 	cfg.TotalSegments = 3
 	cfg.PageSize = 7 // many pages, some of them empty once filtered
 	res, err := backfill.Run(context.Background(), cfg)
@@ -146,7 +128,7 @@ func TestTransformIsAppliedItemByItem(t *testing.T) {
 	const n = 300
 	load(t, c, in, n, tenantItem)
 	cfg := config(t, c, c, in, out)
-	cfg.Program = compile(t, "", reshape)
+	cfg.Program = ddbtest.Program(t, "", reshape)
 	res, err := backfill.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +184,7 @@ func TestKeyChangeAndFailedItems(t *testing.T) {
 		core, logs := observer.New(zap.ErrorLevel)
 		cfg := config(t, c, c, in, out)
 		cfg.Logger = zap.New(core)
-		cfg.Program = compile(t, "", yml)
+		cfg.Program = ddbtest.Program(t, "", yml)
 		cfg.TotalSegments = 2
 		res, err := backfill.Run(context.Background(), cfg)
 		if !errors.Is(err, backfill.ErrItemsFailed) {
@@ -239,7 +221,7 @@ func TestKeyChangeAndFailedItems(t *testing.T) {
 		ddbtest.CreateTable(t, c, out, outKey)
 		cfg := config(t, c, c, in, out)
 		// n is a string for a tenth of the items.
-		cfg.Program = compile(t, "has(item.tenant)", "set:\n  tenant_id: 'item.tenant'\n  n: 'item.qty == 3 ? item.pk : int(item.pk.substring(5))'\n")
+		cfg.Program = ddbtest.Program(t, "has(item.tenant)", "set:\n  tenant_id: 'item.tenant'\n  n: 'item.qty == 3 ? item.pk : int(item.pk.substring(5))'\n")
 		cfg.SkipFailedItems = true
 		res, err := backfill.Run(context.Background(), cfg)
 		if err != nil {
@@ -261,7 +243,7 @@ func TestKeyChangeAndFailedItems(t *testing.T) {
 		out := ddbtest.Name(t, "kr-out")
 		ddbtest.CreateTable(t, c, out, outKey)
 		cfg := config(t, c, c, in, out)
-		cfg.Program = compile(t, "", "set:\n  tenant_id: 'item.tenant'\ndrop: [n]\n")
+		cfg.Program = ddbtest.Program(t, "", "set:\n  tenant_id: 'item.tenant'\ndrop: [n]\n")
 		var pe *plan.Error
 		if err := backfill.Check(context.Background(), cfg); !errors.As(err, &pe) {
 			t.Fatalf("Check: %v; want a plan.Error", err)
@@ -279,7 +261,7 @@ func TestKeyChangeAndFailedItems(t *testing.T) {
 		out := ddbtest.Name(t, "kco-out")
 		cfg := config(t, c, c, in, out)
 		cfg.CreateOutputTable = true
-		cfg.Program = compile(t, "", "rename:\n  pk: id\n")
+		cfg.Program = ddbtest.Program(t, "", "rename:\n  pk: id\n")
 		var pe *plan.Error
 		if err := backfill.Check(context.Background(), cfg); !errors.As(err, &pe) || !strings.Contains(err.Error(), "(CreateOutputTable)") {
 			t.Fatalf("Check: %v; want a plan.Error naming CreateOutputTable", err)
@@ -303,7 +285,7 @@ func TestPreviewWithScanFilter(t *testing.T) {
 	ddbtest.CreateTable(t, c, out, ddbtest.StringKey)
 	load(t, c, in, 20, tenantItem)
 	cfg := config(t, c, c, in, out)
-	cfg.Program = compile(t, `item.tenant == "acme"`, "")
+	cfg.Program = ddbtest.Program(t, `item.tenant == "acme"`, "")
 	if _, ok := cfg.Program.ScanFilter(); !ok {
 		t.Fatal("the filter is not one Scan can take; the test needs one")
 	}

@@ -50,7 +50,7 @@ func TestReportFailedItems(t *testing.T) {
 	c, _ := ddbtest.Clients(t)
 	master := ddbtest.Name(t, "rdiff-m")
 	ddbtest.CreateTable(t, c, master, ddbtest.StringKey)
-	prg := program(t, acmeFilter, "set: {id: item.code}")
+	prg := ddbtest.Program(t, acmeFilter, "set: {id: item.code}")
 	var items []map[string]av
 	for i := range 12 {
 		it := map[string]av{"pk": s(fmt.Sprintf("p%02d", i)), "tenant": s("acme"), "code": s(fmt.Sprintf("c%02d", i))}
@@ -103,7 +103,7 @@ func TestReportCollisions(t *testing.T) {
 	master, slave := ddbtest.Name(t, "rdiff-m"), ddbtest.Name(t, "rdiff-s")
 	ddbtest.CreateTable(t, c, master, ddbtest.StringKey)
 	ddbtest.CreateTable(t, c, slave, idKey)
-	prg := program(t, "", "set: {id: item.group}")
+	prg := ddbtest.Program(t, "", "set: {id: item.group}")
 	var items []map[string]av
 	for i := range 10 {
 		it := map[string]av{"pk": s(fmt.Sprintf("k%d", i)), "group": s(fmt.Sprintf("g%d", i/2))}

@@ -5,26 +5,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ddbsync/ddbsync/internal/ddbtest"
 	"github.com/ddbsync/ddbsync/pkg/dynamo"
 	"github.com/ddbsync/ddbsync/pkg/transform"
 )
-
-func compile(t *testing.T, filter, yaml string) *transform.Program {
-	t.Helper()
-	spec := transform.Spec{Filter: filter}
-	if yaml != "" {
-		tr, err := transform.ParseTransform([]byte(yaml))
-		if err != nil {
-			t.Fatal(err)
-		}
-		spec.Transform = tr
-	}
-	p, err := transform.Compile(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // A master record under a key-changing transform carries the output key
 // and the input key; it sorts by output key first and both come back.
@@ -74,9 +58,9 @@ func TestResumeIDNamesTheProgram(t *testing.T) {
 	}
 	ids := map[string]string{"none": differ(nil).resumeID()}
 	for name, prg := range map[string]*transform.Program{
-		"filter a":  compile(t, `item.a == 1`, ""),
-		"filter b":  compile(t, `item.a == 2`, ""),
-		"transform": compile(t, `item.a == 1`, "drop: [x]"),
+		"filter a":  ddbtest.Program(t, `item.a == 1`, ""),
+		"filter b":  ddbtest.Program(t, `item.a == 2`, ""),
+		"transform": ddbtest.Program(t, `item.a == 1`, "drop: [x]"),
 	} {
 		id := differ(prg).resumeID()
 		for other, oid := range ids {

@@ -33,23 +33,6 @@ rename:
 
 var idKey = ddbtest.KeySpec{Hash: "id", HashType: types.ScalarAttributeTypeS}
 
-func program(t *testing.T, filter, yaml string) *transform.Program {
-	t.Helper()
-	spec := transform.Spec{Filter: filter}
-	if yaml != "" {
-		tr, err := transform.ParseTransform([]byte(yaml))
-		if err != nil {
-			t.Fatal(err)
-		}
-		spec.Transform = tr
-	}
-	p, err := transform.Compile(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func acmeItem(i int) map[string]av {
 	tenant := "acme"
 	if i%4 == 0 {
@@ -115,7 +98,7 @@ func newAcme(t *testing.T, c *dynamodb.Client, total int) (master, slave string,
 		items = append(items, acmeItem(i))
 	}
 	ddbtest.PutItems(t, c, master, items)
-	prg = program(t, acmeFilter, acmeTransform)
+	prg = ddbtest.Program(t, acmeFilter, acmeTransform)
 	if got := migrate(t, c, prg, master, slave); got != total-total/4 {
 		t.Fatalf("migrated %d items, want %d", got, total-total/4)
 	}
@@ -187,7 +170,7 @@ func TestFilterOnly(t *testing.T) {
 	sc := newScenario(t, c, 300)
 	res := run(t, diff.Config{
 		Master: table(sc.master, c), Slaves: []diff.Table{table(sc.slave, c)},
-		Program: program(t, `item.n % 2 == 0`, ""), ScanForExtra: true,
+		Program: ddbtest.Program(t, `item.n % 2 == 0`, ""), ScanForExtra: true,
 	})
 	// Even items are compared: 3 of them (i%100 == 0) are missing. Every
 	// odd item's slave copy (147 equal, 3 differing) and the 3 items only
@@ -202,7 +185,7 @@ func TestFilterOnly(t *testing.T) {
 func TestTransformWithoutTheMasterKey(t *testing.T) {
 	c, _ := ddbtest.Clients(t)
 	master, slave, _ := newAcme(t, c, 40)
-	prg := program(t, acmeFilter, `
+	prg := ddbtest.Program(t, acmeFilter, `
 set:
   id: '"T#" + item.pk'
 drop: ["tmp*", "pk"]
@@ -254,7 +237,7 @@ func TestFailedItems(t *testing.T) {
 	master, slave := ddbtest.Name(t, "tdiff-m"), ddbtest.Name(t, "tdiff-s")
 	ddbtest.CreateTable(t, c, master, ddbtest.StringKey)
 	ddbtest.CreateTable(t, c, slave, idKey)
-	prg := program(t, acmeFilter, "set: {id: item.code}")
+	prg := ddbtest.Program(t, acmeFilter, "set: {id: item.code}")
 	var items []map[string]av
 	for i := range 20 {
 		it := map[string]av{"pk": s(fmt.Sprintf("p%02d", i)), "tenant": s("acme"), "code": s(fmt.Sprintf("c%02d", i))}
@@ -361,7 +344,7 @@ func TestTransformCollisions(t *testing.T) {
 	master, slave := ddbtest.Name(t, "tdiff-m"), ddbtest.Name(t, "tdiff-s")
 	ddbtest.CreateTable(t, c, master, ddbtest.StringKey)
 	ddbtest.CreateTable(t, c, slave, idKey)
-	prg := program(t, "", "set: {id: item.group}")
+	prg := ddbtest.Program(t, "", "set: {id: item.group}")
 	var items []map[string]av
 	for i := range 10 {
 		it := map[string]av{"pk": s(fmt.Sprintf("k%d", i)), "group": s(fmt.Sprintf("g%d", i/2))}
@@ -386,7 +369,7 @@ func TestTransformCollisions(t *testing.T) {
 func TestTransformedMergeResumesOnlyTheSameProgram(t *testing.T) {
 	c, _ := ddbtest.Clients(t)
 	master, slave, prg := newAcme(t, c, 400)
-	other := program(t, `item.tenant == "other"`, acmeTransform)
+	other := ddbtest.Program(t, `item.tenant == "other"`, acmeTransform)
 	const page = 20
 	cfg := func(m diff.Client, p *transform.Program, state string) diff.Config {
 		return diff.Config{Master: table(master, m), Slaves: []diff.Table{table(slave, c)}, Program: p,

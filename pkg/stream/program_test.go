@@ -14,10 +14,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	st "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
+	"github.com/ddbsync/ddbsync/internal/ddbtest"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stream"
-	"github.com/ddbsync/ddbsync/pkg/transform"
 )
 
 // movingTables is an input keyed by pk whose stream has the view type
@@ -107,23 +107,6 @@ func change(seq int, view st.StreamViewType, pk string, old, new map[string]st.A
 	return r
 }
 
-func program(t *testing.T, filter, yml string) *transform.Program {
-	t.Helper()
-	spec := transform.Spec{Filter: filter}
-	if yml != "" {
-		tr, err := transform.ParseTransform([]byte(yml))
-		if err != nil {
-			t.Fatal(err)
-		}
-		spec.Transform = tr
-	}
-	p, err := transform.Compile(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // The output is keyed by the input's email: an item whose email changes
 // moves to another output key.
 const byEmail = "set:\n  mail: item.email\n"
@@ -133,7 +116,7 @@ func movingConfig(t *testing.T, view types.StreamViewType, recs ...st.Record) (s
 	tb := &movingTables{arn: s.arn, view: view, out: "mail", items: map[string]map[string]types.AttributeValue{}}
 	cfg := fakeConfig(t, s, nil, state.NewMemory())
 	cfg.Source, cfg.Dest = tb, tb
-	cfg.Program = program(t, "item.active", byEmail)
+	cfg.Program = ddbtest.Program(t, "item.active", byEmail)
 	return cfg, tb
 }
 
@@ -156,7 +139,7 @@ func TestProgramNeedsOldImagesForAComputedKey(t *testing.T) {
 	}
 	// An output key computed from the input key alone needs no old image.
 	cfg, _ := movingConfig(t, types.StreamViewTypeNewImage)
-	cfg.Program = program(t, "item.active", "set:\n  mail: '\"u#\" + item.pk'\n")
+	cfg.Program = ddbtest.Program(t, "item.active", "set:\n  mail: '\"u#\" + item.pk'\n")
 	if err := stream.Check(context.Background(), cfg); err != nil {
 		t.Fatalf("Check with a key computed from pk: %v", err)
 	}

@@ -29,7 +29,7 @@ func TestSyncWithTransformDeletesExtra(t *testing.T) {
 	ddbtest.CreateTable(t, c, f.dst, ddbtest.KeySpec{Hash: "tenant", HashType: types.ScalarAttributeTypeS, Range: "id", RangeType: types.ScalarAttributeTypeS})
 	f.store = state.NewMemory()
 	tenants := []string{"acme", "globex", "initech"}
-	prog := compile(t, "item.active", byTenant)
+	prog := ddbtest.Program(t, "item.active", byTenant)
 
 	var input, stale []map[string]types.AttributeValue
 	addStale := func(it map[string]types.AttributeValue) {

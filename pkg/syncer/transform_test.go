@@ -19,7 +19,6 @@ import (
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/syncer"
-	"github.com/ddbsync/ddbsync/pkg/transform"
 )
 
 // byTenant moves the items into a table keyed by tenant and id: the input
@@ -42,19 +41,6 @@ func tenantItem(pk string, v int, tenant string, active bool) map[string]types.A
 		"active": &types.AttributeValueMemberBOOL{Value: active},
 		"tmpA":   &types.AttributeValueMemberS{Value: "scratch"},
 	}
-}
-
-func compile(t *testing.T, filter, yml string) *transform.Program {
-	t.Helper()
-	tr, err := transform.ParseTransform([]byte(yml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := transform.Compile(transform.Spec{Filter: filter, Transform: tr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // TestSyncTransformsIntoAnotherKeySchema: while a writer puts, moves
@@ -121,7 +107,7 @@ func TestSyncTransformsIntoAnotherKeySchema(t *testing.T) {
 		}
 	}()
 	cfg := f.config(t)
-	cfg.Program = compile(t, "item.active", byTenant)
+	cfg.Program = ddbtest.Program(t, "item.active", byTenant)
 	cfg.BackfillConfig.TotalSegments = 4
 	cfg.BackfillConfig.PageSize = 5 // a slower copy, for more concurrent writes
 	cfg.RunBackfill = func(ctx context.Context, bc backfill.Config) (backfill.Result, error) {
@@ -158,7 +144,7 @@ func TestSyncRefusesBeforeCopying(t *testing.T) {
 
 	// The output key reads tenant, which a NEW_IMAGE stream's REMOVE lacks.
 	cfg := f.config(t)
-	cfg.Program = compile(t, "", byTenant)
+	cfg.Program = ddbtest.Program(t, "", byTenant)
 	var pe *plan.Error
 	if err := syncer.Check(context.Background(), cfg); !errors.As(err, &pe) || !strings.Contains(err.Error(), "old image") {
 		t.Fatalf("Check: %v; want a plan.Error asking for old images", err)
@@ -168,7 +154,7 @@ func TestSyncRefusesBeforeCopying(t *testing.T) {
 	f.dst = ddbtest.Name(t, "rdst2")
 	ddbtest.CreateTable(t, c, f.dst, ddbtest.KeySpec{Hash: "id", HashType: types.ScalarAttributeTypeS})
 	cfg = f.config(t)
-	cfg.Program = compile(t, "", "set:\n  id: '\"x\" + item.pk'\ndrop: [pk]\n")
+	cfg.Program = ddbtest.Program(t, "", "set:\n  id: '\"x\" + item.pk'\ndrop: [pk]\n")
 	cfg.DeleteExtra = true
 	if err := syncer.Check(context.Background(), cfg); !errors.As(err, &pe) || !strings.Contains(err.Error(), "no unchanged copy of the input key attribute pk") {
 		t.Fatalf("Check with --delete-extra: %v; want a plan.Error about the input key", err)
