@@ -52,13 +52,13 @@ func CheckCopy(ctx context.Context, c CopyCheck) error {
 	}
 	// A sync of the entry still copying: its stream phase follows.
 	var h Handover
-	ok, err := c.Store.Get(ctx, c.StateKey+"/sync/handover", &h)
+	ok, err := c.Store.Get(ctx, handoverKey(c.StateKey), &h)
 	if err != nil {
 		return err
 	}
 	if ok && h.Backfill {
 		var started struct{}
-		begun, err := c.Store.Get(ctx, h.markerKey(c.StateKey, "stream-started"), &started)
+		begun, err := h.stepDone(ctx, c.Store, c.StateKey, "stream-started", &started)
 		if err != nil {
 			return err
 		}

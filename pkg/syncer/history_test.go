@@ -197,3 +197,47 @@ func TestStartOverReconcilesAgain(t *testing.T) {
 	}
 	ddbtest.AssertSameItems(t, f.c, f.src, f.dst, "pk", "")
 }
+
+// TestResumeWithRecordsOfAnEarlierVersion: a sync in its stream phase whose
+// records were written by an earlier version (under the keys without the
+// generation) resumes without checking the handover again or reconciling
+// again: a stream-started record written during this handover counts.
+func TestResumeWithRecordsOfAnEarlierVersion(t *testing.T) {
+	f := newFixture(t, types.StreamViewTypeNewImage)
+	f.load(t, 50)
+	cfg := f.config(t)
+	cfg.BackfillConfig.TotalSegments = 2
+	cfg.DeleteExtra = true
+	if err := syncer.Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var h struct {
+		Generation string
+		T0         time.Time `json:"t0"`
+	}
+	if ok, err := f.store.Get(ctx, "entry/sync/handover", &h); err != nil || !ok || h.Generation == "" {
+		t.Fatalf("handover: ok=%v err=%v %+v", ok, err, h)
+	}
+	for _, name := range []string{"stream-started", "reconciled"} {
+		var rec map[string]any
+		if ok, err := f.store.Get(ctx, "entry/sync/"+name+"-"+h.Generation, &rec); err != nil || !ok {
+			t.Fatalf("%s: ok=%v err=%v", name, ok, err)
+		}
+		if err := f.store.Put(ctx, "entry/sync/"+name, rec); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.store.Delete(ctx, "entry/sync/"+name+"-"+h.Generation); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A run long after T0 would find the handover lost if it checked again.
+	ddbtest.PutItems(t, f.c, f.dst, []map[string]types.AttributeValue{item("mine", 1)})
+	cfg.Now = func() time.Time { return time.Now().Add(48 * time.Hour) }
+	if err := syncer.Run(ctx, cfg); err != nil {
+		t.Fatalf("resumed sync: %v", err)
+	}
+	if n := len(ddbtest.ScanAll(t, f.c, f.dst)); n != 51 {
+		t.Fatalf("output has %d items: the resumed sync reconciled again", n)
+	}
+}

@@ -140,6 +140,29 @@ func (h *Handover) markerKey(stateKey, name string) string {
 	return stateKey + "/sync/" + name + "-" + h.Generation
 }
 
+// stepDone reads the record that this handover's step name is done into v
+// and reports whether there is one. Earlier versions kept the record of
+// every handover under the key without the generation: such a record
+// counts when it was written during this handover (at or after its T0),
+// so that a sync resumed after an upgrade does not redo the step, while
+// the record of an earlier handover still never counts.
+func (h *Handover) stepDone(ctx context.Context, store state.Store, stateKey, name string, v any) (bool, error) {
+	ok, err := store.Get(ctx, h.markerKey(stateKey, name), v)
+	if err != nil || ok || h == nil || h.Generation == "" {
+		return ok, err
+	}
+	legacy := stateKey + "/sync/" + name
+	var rec struct {
+		At time.Time `json:"at"`
+	}
+	ok, err = store.Get(ctx, legacy, &rec)
+	if err != nil || !ok || rec.At.Before(h.T0) {
+		return false, err
+	}
+	_, err = store.Get(ctx, legacy, v)
+	return err == nil, err
+}
+
 // backfillKind is the lease kind of the copy of this handover.
 func (h *Handover) backfillKind() string {
 	if h == nil || h.Generation == "" {
@@ -178,7 +201,11 @@ type conditionalStore interface {
 	PutIfAbsent(ctx context.Context, key string, v any) (bool, error)
 }
 
-func (c *Config) handoverKey() string { return c.StateKey + "/sync/handover" }
+func (c *Config) handoverKey() string { return handoverKey(c.StateKey) }
+
+// handoverKey is where the handover of the entry with this state key is
+// recorded.
+func handoverKey(stateKey string) string { return stateKey + "/sync/handover" }
 
 // backfillConfig is the copy of handover h (nil: a sync without the
 // stream, which copies like the backfill command).
@@ -563,7 +590,7 @@ func warnNonEmpty(ctx context.Context, cfg Config) {
 func reconcile(ctx context.Context, cfg Config, h *Handover) error {
 	key := h.markerKey(cfg.StateKey, "reconciled")
 	var done reconciled
-	ok, err := cfg.Store.Get(ctx, key, &done)
+	ok, err := h.stepDone(ctx, cfg.Store, cfg.StateKey, "reconciled", &done)
 	if err != nil || ok {
 		return err
 	}
@@ -636,7 +663,7 @@ func checkCovered(ctx context.Context, cfg Config, h *Handover) error {
 		At time.Time `json:"at"`
 	}
 	key := h.markerKey(cfg.StateKey, "stream-started")
-	ok, err := cfg.Store.Get(ctx, key, &started)
+	ok, err := h.stepDone(ctx, cfg.Store, cfg.StateKey, "stream-started", &started)
 	if err != nil {
 		return err
 	}
