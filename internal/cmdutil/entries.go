@@ -56,6 +56,9 @@ type RunEntry struct {
 	Err error
 	// Duration is how long the entry ran (set by Run).
 	Duration time.Duration
+	// Stopped: the entry returned after the run's context ended (an
+	// interrupt, or another entry's failure with FailFast).
+	Stopped bool
 }
 
 // SetupEntries prepares a run of the plan's entries: the logger, the
@@ -164,6 +167,9 @@ func (r *EntriesRun) Run(kind string, run func(ctx context.Context, i int) error
 			began := time.Now()
 			e.Err = run(ctx, i) // read after g.Wait
 			e.Duration = time.Since(began)
+			// Stopped by another entry's failure (FailFast) or an
+			// interrupt, even when it returned no error.
+			e.Stopped = ctx.Err() != nil
 			if r.FailFast && e.Err != nil && !errors.Is(e.Err, context.Canceled) && ctx.Err() == nil {
 				if e.Log != nil {
 					e.Log.Error("this entry failed; stopping the others (their progress is checkpointed)", zap.Error(e.Err))

@@ -26,6 +26,9 @@ func (ReadOnlyStore) Put(context.Context, string, any) error { return ErrDryRunW
 // Delete implements state.Store: refused.
 func (ReadOnlyStore) Delete(context.Context, string) error { return ErrDryRunWrite }
 
+// Where names the store it reads (state.Where), for messages.
+func (s ReadOnlyStore) Where() string { return state.Where(s.Store) }
+
 // dryRunCheckpointStore is CheckpointStore for a dry run: the checkpoint
 // table's key schema is checked but a missing table is not created. Then
 // the store is an empty one (no checkpoints: a run would start afresh)

@@ -143,7 +143,7 @@ func (r *EntriesRun) Result(command string) Result {
 		switch {
 		case e.Err != nil && !errors.Is(e.Err, context.Canceled):
 			phase = PhaseFailed
-		case e.Err != nil || r.Interrupted() || r.Start.IsZero():
+		case e.Err != nil || e.Stopped || r.Interrupted() || r.Start.IsZero():
 			phase = PhaseStopped
 		}
 		err := e.Err

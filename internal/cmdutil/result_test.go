@@ -196,3 +196,35 @@ func TestDryRunShowsProgram(t *testing.T) {
 		}
 	})
 }
+
+// With FailFast, an entry that returned nil because another entry's
+// failure stopped it is stopped, not complete; one that finished before
+// the failure is complete.
+func TestResultStoppedByAnotherEntry(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	f := &Factory{IOStreams: ios}
+	r := testEntriesRun(context.Background(), f, "finished", "broken", "streaming")
+	r.FailFast = true
+	finished := make(chan struct{})
+	r.Run("stream", func(ctx context.Context, i int) error {
+		switch i {
+		case 0:
+			close(finished)
+			return nil
+		case 1:
+			<-finished
+			return errors.New("boom")
+		default:
+			<-ctx.Done() // a stream returns nil when stopped
+			return nil
+		}
+	})
+	res := r.Result("stream")
+	var phases []string
+	for _, e := range res.Entries {
+		phases = append(phases, e.Phase)
+	}
+	if strings.Join(phases, ",") != "complete,failed,stopped" {
+		t.Errorf("phases %v, want complete,failed,stopped", phases)
+	}
+}

@@ -88,7 +88,9 @@ transform fails on (an evaluation error such as a missing attribute, or
 an output key that is missing or of the wrong type) is logged with its
 key and counted as failed, and the copy goes on; at the end the run
 exits 3, and the pages holding such items are not checkpointed, so that
-running again with a corrected transform copies them. With
+running again copies them. A copy resumes only with the filter and
+transform it began with (exit 2 otherwise): to copy with a corrected
+transform, remove the entry's checkpoints first. With
 --skip-failed-items they are only logged and counted, and the run
 succeeds.
 
@@ -224,6 +226,10 @@ func backfillRun(opts *Options) error {
 		return r.DryRun(&opts.Output, "backfill", check, func(i int) (*cmdutil.Estimate, error) { return shared.BackfillEstimate(r.Ctx, cfgs[i]) })
 	}
 	if err := r.Check(check); err != nil {
+		if r.Interrupted() {
+			// Interrupted before anything started: every entry stopped.
+			return opts.Output.Finish(opts.Factory, r, "backfill", err)
+		}
 		return err
 	}
 

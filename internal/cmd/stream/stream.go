@@ -144,6 +144,9 @@ Exit status:
 			if err := opts.LeaseFlags.Apply(cmd, p, plan.ModeStream); err != nil {
 				return err
 			}
+			if opts.UntilCaughtUp && p.CheckpointTable != nil {
+				return cmdutil.FlagErrorf("--until-caught-up cannot be combined with --checkpoint-table: with leases no worker sees the whole stream; stop the workers with SIGTERM instead (they checkpoint and release their shards), or run one worker without --checkpoint-table")
+			}
 			opts.Plan = p
 			opts.Ctx = cmd.Context()
 			if runF != nil {

@@ -164,6 +164,9 @@ Exit status:
 			if err := opts.LeaseFlags.Apply(cmd, p, plan.ModeSync); err != nil {
 				return err
 			}
+			if opts.UntilCaughtUp && p.CheckpointTable != nil && opts.PlanFlags.Stream {
+				return cmdutil.FlagErrorf("--until-caught-up cannot be combined with --checkpoint-table: with leases no worker sees the whole stream; stop the workers with SIGTERM instead (they checkpoint and release their shards), or run one worker without --checkpoint-table")
+			}
 			if opts.CreateOutputStream && !opts.CreateOutputTable {
 				return cmdutil.FlagErrorf("--create-output-stream applies to the table --create-output-table creates: add --create-output-table")
 			}
@@ -244,6 +247,10 @@ func syncRun(opts *Options) error {
 		return r.DryRun(&opts.Output, "sync", check, func(i int) (*cmdutil.Estimate, error) { return estimate(r, cfgs[i]) })
 	}
 	if err := r.Check(check); err != nil {
+		if r.Interrupted() {
+			// Interrupted before anything started: every entry stopped.
+			return opts.Output.Finish(f, r, "sync", err)
+		}
 		return err
 	}
 
