@@ -19,6 +19,7 @@ import (
 	"github.com/ddbsync/ddbsync/pkg/lease"
 	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/retry"
+	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/stats"
 	"github.com/ddbsync/ddbsync/pkg/transform"
 )
@@ -159,7 +160,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.ConsumedWCU = r.wcu.Load()
 	res.ItemsUnfinished = res.ItemsRead - res.ItemsWritten - res.ItemsFailed - res.ItemsSkipped
 	if err == nil && res.ItemsFailed > 0 && !cfg.SkipFailedItems {
-		err = fmt.Errorf("backfill of %s ⇨ %s: %d %w: the filter or transform failed on them (each is logged with its key); their pages are not checkpointed, so running again with a corrected transform copies them, or skip such items (%s) to leave them out",
+		err = fmt.Errorf("backfill of %s ⇨ %s: %d %w: the filter or transform failed on them (each is logged with its key); their pages are not checkpointed: run again skipping such items (%s) to leave them out, or correct the transform and copy again after removing the entry's checkpoints (a copy resumes only with the filter and transform it began with)",
 			cfg.InputTable, cfg.OutputTable, res.ItemsFailed, ErrItemsFailed, cfg.Names.Of("SkipFailedItems"))
 	}
 	switch {
@@ -270,6 +271,10 @@ func plan0(ctx context.Context, cfg Config, tableBytes *int64) (total int, segs 
 	if err != nil {
 		return 0, nil, false, err
 	}
+	if m != nil && m.Program != ProgramFingerprint(cfg) {
+		return 0, nil, false, &plan.Error{Msg: fmt.Sprintf("the backfill checkpoints of %s ⇨ %s were made with another filter or transform than this run's: resume with the same one (the output would otherwise hold items of both), or remove the entry's checkpoints (state key %s in the %s) to copy again",
+			cfg.InputTable, cfg.OutputTable, cfg.StateKey, state.Where(cfg.Store))}
+	}
 	var size int64
 	if tableBytes != nil {
 		size = *tableBytes
@@ -293,6 +298,15 @@ func plan0(ctx context.Context, cfg Config, tableBytes *int64) (total int, segs 
 		seen[s] = true
 	}
 	return total, selection(cfg.Segments, total), recorded, nil
+}
+
+// ProgramFingerprint is what a checkpoint records of the run's filter and
+// transform ("": none).
+func ProgramFingerprint(cfg Config) string {
+	if cfg.Program == nil {
+		return ""
+	}
+	return cfg.Program.Fingerprint()
 }
 
 // checkKeys checks the output table's key against the input's: the same

@@ -33,6 +33,10 @@ type Meta struct {
 	// run (zero in checkpoints of versions before it: unknown). A stream
 	// applied after the copy must hold every change since then.
 	Began time.Time `json:"began,omitempty"`
+	// Program is the fingerprint of the filter and transform the copy
+	// applies (transform.Program.Fingerprint; empty: none). A copy is
+	// resumed only with the same one, or its output would mix two.
+	Program string `json:"program,omitempty"`
 }
 
 // SegmentCheckpoint is the checkpoint document of one scan segment.

@@ -266,6 +266,7 @@ func (r *run) recordStart(ctx context.Context) error {
 	return cfg.Store.Put(ctx, metaKey(cfg.StateKey), Meta{
 		TotalSegments: r.total, Segments: cfg.Segments,
 		InputTable: cfg.InputTable, OutputTable: cfg.OutputTable, Started: time.Now().UTC(), Began: began,
+		Program: ProgramFingerprint(cfg),
 	})
 }
 
@@ -665,7 +666,8 @@ func (r *run) pageDone(ctx context.Context, p *page) error {
 		if q.failed > 0 && !r.cfg.SkipFailedItems {
 			// Items of this page failed: the checkpoint stays before it,
 			// so that the run, which fails, copies them when run again
-			// (with a corrected transform, or --skip-failed-items).
+			// (skipping them, or after starting over with a corrected
+			// transform).
 			s.stuck = true
 		}
 		if s.stuck {

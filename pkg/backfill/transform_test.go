@@ -301,3 +301,27 @@ func TestPreviewWithScanFilter(t *testing.T) {
 		t.Errorf("the preview wrote %d items", n)
 	}
 }
+
+// TestResumeWithAnotherProgramRefused: a copy resumes only with the filter
+// and transform it began with; another one is a usage error before
+// anything is written.
+func TestResumeWithAnotherProgramRefused(t *testing.T) {
+	c, _ := ddbtest.Clients(t)
+	in, out := ddbtest.Name(t, "rp-in"), ddbtest.Name(t, "rp-out")
+	ddbtest.CreateTable(t, c, in, ddbtest.StringKey)
+	ddbtest.CreateTable(t, c, out, ddbtest.StringKey)
+	load(t, c, in, 50, simpleItem)
+	cfg := config(t, c, c, in, out)
+	cfg.Program = ddbtest.Program(t, "item.n >= 10", "")
+	if _, err := backfill.Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Program = ddbtest.Program(t, "item.n >= 20", "")
+	var pe *plan.Error
+	if _, err := backfill.Run(context.Background(), cfg); !errors.As(err, &pe) || !strings.Contains(err.Error(), "another filter or transform") {
+		t.Fatalf("resume with another filter: %v; want a plan.Error", err)
+	}
+	if err := backfill.Check(context.Background(), cfg); !errors.As(err, &pe) {
+		t.Fatalf("Check with another filter: %v; want a plan.Error", err)
+	}
+}

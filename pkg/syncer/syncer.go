@@ -118,6 +118,27 @@ type Handover struct {
 	// Earlier describes the earlier copy found when the handover was
 	// recorded (for the logs).
 	Earlier string `json:"earlier,omitempty"`
+	// Program is the fingerprint of the sync's filter and transform
+	// (empty: none): a sync resumes only with the same one, or its output
+	// would mix items and changes of two.
+	Program string `json:"program,omitempty"`
+}
+
+// checkProgramSame refuses to resume handover h with another filter or
+// transform than the one it was recorded with.
+func checkProgramSame(cfg Config, h *Handover) error {
+	if h.Program == programOf(cfg) {
+		return nil
+	}
+	return &plan.Error{Msg: fmt.Sprintf("%s ⇨ %s: this sync began with another filter or transform than this run's: resume it with the same one (the output would otherwise hold items and changes of both), or start the sync over by removing its checkpoints (state key %s in the %s)",
+		cfg.InputTable, cfg.OutputTable, cfg.StateKey, state.Where(cfg.Store))}
+}
+
+func programOf(cfg Config) string {
+	if cfg.Program == nil {
+		return ""
+	}
+	return cfg.Program.Fingerprint()
 }
 
 // backfillKey is where the copy of this handover keeps its checkpoints.
@@ -243,6 +264,11 @@ func Check(ctx context.Context, cfg Config) error {
 		}
 		if ok && h.StreamARN != info.ARN {
 			return changedStream(cfg, h.StreamARN, info.ARN)
+		}
+		if ok {
+			if err := checkProgramSame(cfg, &h); err != nil {
+				return err
+			}
 		}
 		if !cfg.Backfill {
 			if !ok {
@@ -443,6 +469,9 @@ func recordHandover(ctx context.Context, cfg Config) (*Handover, error) {
 		if h.StreamARN != info.ARN {
 			return nil, changedStream(cfg, h.StreamARN, info.ARN)
 		}
+		if err := checkProgramSame(cfg, &h); err != nil {
+			return nil, err
+		}
 		cfg.Logger.Info("resuming sync", zap.Time("t0", h.T0), zap.String("stream", h.StreamARN))
 		return &h, nil
 	}
@@ -467,7 +496,7 @@ func recordHandover(ctx context.Context, cfg Config) (*Handover, error) {
 	if err != nil {
 		return nil, err
 	}
-	h = Handover{StreamARN: info.ARN, T0: cfg.Now().UTC(), Backfill: cfg.Backfill, Shards: l.Shards}
+	h = Handover{StreamARN: info.ARN, T0: cfg.Now().UTC(), Backfill: cfg.Backfill, Shards: l.Shards, Program: programOf(cfg)}
 	if cfg.Backfill {
 		h.Generation = fmt.Sprintf("g%d", h.T0.UnixNano())
 		h.Earlier = earlier
@@ -490,6 +519,9 @@ func recordHandover(ctx context.Context, cfg Config) (*Handover, error) {
 			}
 			if theirs.StreamARN != info.ARN {
 				return nil, changedStream(cfg, theirs.StreamARN, info.ARN)
+			}
+			if err := checkProgramSame(cfg, &theirs); err != nil {
+				return nil, err
 			}
 			cfg.Logger.Info("using the handover recorded by another worker", zap.Time("t0", theirs.T0), zap.String("stream", theirs.StreamARN))
 			return &theirs, nil

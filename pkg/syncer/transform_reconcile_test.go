@@ -2,13 +2,16 @@ package syncer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ddbsync/ddbsync/internal/ddbtest"
+	"github.com/ddbsync/ddbsync/pkg/plan"
 	"github.com/ddbsync/ddbsync/pkg/state"
 	"github.com/ddbsync/ddbsync/pkg/syncer"
 )
@@ -79,4 +82,26 @@ func TestSyncWithTransformDeletesExtra(t *testing.T) {
 		t.Fatalf("output has %d items, want the 150 the filter keeps", n)
 	}
 	t.Logf("%d stale output items, %d of them extra; output now exactly the %d transformed, filtered input items", len(stale), wantExtra, n)
+}
+
+// TestSyncResumedWithAnotherProgramRefused: the handover keeps the sync's
+// filter and transform; another one is refused before anything is
+// written.
+func TestSyncResumedWithAnotherProgramRefused(t *testing.T) {
+	f := newFixture(t, types.StreamViewTypeNewAndOldImages)
+	f.load(t, 20)
+	cfg := f.config(t)
+	cfg.BackfillConfig.TotalSegments = 2
+	cfg.Program = ddbtest.Program(t, "item.v >= 5", "")
+	if err := syncer.Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Program = ddbtest.Program(t, "item.v >= 6", "")
+	var pe *plan.Error
+	if err := syncer.Check(context.Background(), cfg); !errors.As(err, &pe) || !strings.Contains(err.Error(), "another filter or transform") {
+		t.Fatalf("Check with another filter: %v; want a plan.Error", err)
+	}
+	if err := syncer.Run(context.Background(), cfg); !errors.As(err, &pe) {
+		t.Fatalf("Run with another filter: %v; want a plan.Error", err)
+	}
 }
