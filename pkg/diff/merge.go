@@ -375,6 +375,9 @@ func (d *Differ) collisions(s *slave, group []rec, kept int) {
 	for i, r := range group {
 		o, in, err := d.decodeRec(r.key)
 		if err != nil {
+			// Not one of the records this diff wrote: counted failed
+			// with the others, and said.
+			s.log.Error(fmt.Sprintf("internal error: a spilled record of the master cannot be decoded (%v); it is counted as failed", err))
 			continue
 		}
 		out = o

@@ -54,9 +54,13 @@ type segState struct {
 func (d *Differ) resumeID() string {
 	ign := append([]string(nil), d.cfg.Ignore...)
 	sort.Strings(ign)
-	parts := []any{checkpointVersion, d.cfg.Master.Label, d.cfg.Master.Name, d.cfg.TotalSegments, ign}
+	// The key schemas too: a table created again under its name with
+	// another key would decode the old records under the new names.
+	parts := []any{checkpointVersion, d.cfg.Master.Label, d.cfg.Master.Name, d.cfg.TotalSegments, ign, d.keys.String()}
 	if d.prg != nil {
 		parts = append(parts, d.prg.Fingerprint(), d.out.String())
+	} else if d.out.String() != d.keys.String() {
+		parts = append(parts, d.out.String())
 	}
 	for _, s := range d.slaves {
 		parts = append(parts, s.Label, s.Name)
@@ -125,6 +129,16 @@ func (d *Differ) restore(st *store, cp *checkpointFile) error {
 					return fmt.Errorf("spill file: %w", err)
 				}
 				continue
+			}
+			// A file shorter than the checkpoint says lost records
+			// (written but not on disk when the machine stopped):
+			// Truncate would pad it with zeros, read back as records.
+			fi, err := os.Stat(path)
+			if err != nil {
+				return fmt.Errorf("spill file: %w", err)
+			}
+			if fi.Size() < n {
+				return fmt.Errorf("the diff checkpoint in %s is inconsistent (spill file %s holds %d bytes, the checkpoint says %d); remove the directory to start over", st.dir, path, fi.Size(), n)
 			}
 			if err := os.Truncate(path, n); err != nil {
 				return fmt.Errorf("spill file: %w", err)
